@@ -1,0 +1,120 @@
+"""The node's public contract: topic names, parameters and diagnostic keys, defined once.
+
+Imported by the node, the launch-file tests and the docs checks; it must not import rclpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dyq_vla_ros.types import PrecisionMode
+
+PACKAGE = "dyq_vla_ros"
+NODE_NAME = "dyq_vla_node"
+NODE_EXECUTABLE = "dyq_vla_node"
+
+# Subscribed topics.
+TOPIC_IMAGE = "/camera/image_raw"
+TOPIC_JOINT_STATES = "/joint_states"
+TOPIC_INSTRUCTION = "/dyq_vla/instruction"
+
+# Published topics.
+TOPIC_ACTION = "/dyq_vla/action"
+TOPIC_BIT_WIDTH = "/dyq_vla/bit_width"
+TOPIC_SENSITIVITY = "/dyq_vla/sensitivity"
+TOPIC_TWIST = "/dyq_vla/twist"
+TOPIC_GRIPPER = "/dyq_vla/gripper"
+TOPIC_MARKERS = "/dyq_vla/markers"
+TOPIC_DIAGNOSTICS = "/diagnostics"
+
+SUBSCRIBED_TOPICS = (TOPIC_IMAGE, TOPIC_JOINT_STATES, TOPIC_INSTRUCTION)
+PUBLISHED_TOPICS = (
+    TOPIC_ACTION,
+    TOPIC_BIT_WIDTH,
+    TOPIC_SENSITIVITY,
+    TOPIC_TWIST,
+    TOPIC_GRIPPER,
+    TOPIC_MARKERS,
+    TOPIC_DIAGNOSTICS,
+)
+
+DIAGNOSTIC_KEYS: tuple[str, ...] = (
+    "activation_bits",
+    "weight_bits",
+    "precision_mode",
+    "sensitivity",
+    "motion_fineness",
+    "angular_jerk",
+    "switch_count",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "dropped_frames",
+    "input_age_ms",
+    "model",
+)
+DIAGNOSTIC_STATUS_NAME = "dyq_vla: policy"
+
+PROXY_SOURCES = ("action", "joint_state")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One node parameter: default, meaning, allowed range or choices, and reload rule."""
+
+    name: str
+    default: object
+    description: str
+    min_value: float | None = None
+    max_value: float | None = None
+    choices: tuple[str, ...] = ()
+    read_only: bool = False
+
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("model_path", "", "Checkpoint directory; empty uses the embedded model.", read_only=True),
+    ParameterSpec("device", "auto", "Torch device for inference.", choices=DEVICES, read_only=True),
+    ParameterSpec(
+        "precision_mode",
+        PrecisionMode.DYQ.value,
+        "fp, static w4a16/w4a8/w4a4/w4a2, or dyq (dynamic); switchable live.",
+        choices=tuple(m.value for m in PrecisionMode),
+    ),
+    ParameterSpec(
+        "proxy_source",
+        "action",
+        "Kinematic proxies from the commanded actions or from measured joint states.",
+        choices=PROXY_SOURCES,
+    ),
+    ParameterSpec("control_rate_hz", 10.0, "Rate at which actions are published.", 0.5, 1000.0, read_only=True),
+    ParameterSpec(
+        "actions_per_chunk",
+        0,
+        "Actions executed from each chunk before the next one takes over; 0 executes the whole chunk.",
+        0,
+        1000,
+    ),
+    ParameterSpec("theta_fp", 0.5, "Sensitivity above which activations run at 16 bits.", 0.0, 1.0),
+    ParameterSpec("theta_2_4", 0.15, "Sensitivity above which 4-bit rather than 2-bit activations are used.", 0.0, 1.0),
+    ParameterSpec("theta_4_8", 0.3, "Sensitivity above which 8-bit rather than 4-bit activations are used.", 0.0, 1.0),
+    ParameterSpec("sensitivity_lambda", 0.5, "Weight of motion fineness against angular jerk.", 0.0, 1.0),
+    ParameterSpec("downgrade_steps", 5, "Consecutive steps a lower precision must be asked for.", 1, 1000),
+    ParameterSpec("motion_window", 10, "Steps averaged for motion fineness.", 1, 1000, read_only=True),
+    ParameterSpec("jerk_window", 5, "Steps averaged for angular jerk.", 1, 1000, read_only=True),
+    ParameterSpec("p95_history", 200, "Samples kept for the running P95 normalisers.", 10, 100000, read_only=True),
+    ParameterSpec(
+        "joint_names",
+        [""],
+        "Joints forming the robot state, in order; [''] uses the checkpoint's names (else message order).",
+    ),
+    ParameterSpec("instruction", "", "Instruction used until one arrives on the instruction topic."),
+    ParameterSpec("stale_timeout_s", 1.0, "Inputs older than this stop commanding.", 0.01, 60.0),
+    ParameterSpec("latency_budget_ms", 200.0, "Inference latency above which diagnostics warn.", 1.0, 60000.0),
+    ParameterSpec("diagnostics_period_s", 1.0, "Period of the diagnostics status.", 0.05, 60.0, read_only=True),
+    ParameterSpec("noise_seed", 0, "Seed of the flow-matching noise; inference i of an episode uses seed+i.", 0, 2**31 - 1),
+    ParameterSpec("twist_frame_id", "tool0", "Frame of the published TwistStamped."),
+    ParameterSpec("marker_frame_id", "base_link", "Frame of the rviz text marker."),
+    ParameterSpec("autostart", True, "Configure and activate on start (plain ros2 run).", read_only=True),
+)
+
+PARAMETER_DEFAULTS: dict[str, object] = {p.name: p.default for p in PARAMETERS}

@@ -1,0 +1,13 @@
+"""Errors raised by the DyQ core."""
+
+
+class DyqError(Exception):
+    """Base class of DyQ core errors."""
+
+
+class ProxyInputError(DyqError, ValueError):
+    """A kinematic input (action or joint state) that cannot be used."""
+
+
+class CalibrationError(DyqError, ValueError):
+    """A calibration file or value that is missing or inconsistent."""

@@ -1,0 +1,91 @@
+"""Configuration of the PI0 policy and of the tiny embedded PI0 architecture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import PI0Config
+
+from dyq_vla_ros.contract import DEVICES
+
+
+@dataclass
+class Pi0PolicyConfig:
+    """How a PI0 checkpoint is run: device, quantization grouping, layers kept in float, noise seed."""
+
+    device: str = "auto"
+    group_size: int = 64
+    keep_float: tuple[str, ...] = ()
+    noise_seed: int = 0
+    num_inference_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.group_size < 2 or self.group_size % 2:
+            raise ValueError(f"group_size must be an even number >= 2, got {self.group_size}")
+        if self.noise_seed < 0:
+            raise ValueError(f"noise_seed must be >= 0, got {self.noise_seed}")
+        if self.num_inference_steps is not None and self.num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        self.keep_float = tuple(self.keep_float)
+
+
+@dataclass(frozen=True)
+class TinyPi0Architecture:
+    """Sizes of a small PI0 (SigLIP vision tower, Gemma language model and action expert)."""
+
+    vocab_size: int = 128
+    image_size: int = 64
+    patch_size: int = 8
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 2
+    head_dim: int = 32
+    vision_hidden_size: int = 64
+    vision_layers: int = 2
+    chunk_size: int = 10
+    max_state_dim: int = 8
+    max_action_dim: int = 8
+    num_inference_steps: int = 5
+    extra: dict = field(default_factory=dict)
+
+    def to_pi0_config(self) -> PI0Config:
+        """The transformers PI0Config for these sizes; the image token is the last vocabulary id."""
+        text = {
+            "model_type": "gemma",
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.num_layers,
+            "intermediate_size": self.intermediate_size,
+            "num_attention_heads": self.num_heads,
+            "num_key_value_heads": 1,
+            "head_dim": self.head_dim,
+            "vocab_size": self.vocab_size,
+        }
+        vision = {
+            "model_type": "siglip_vision_model",
+            "hidden_size": self.vision_hidden_size,
+            "intermediate_size": 2 * self.vision_hidden_size,
+            "num_hidden_layers": self.vision_layers,
+            "num_attention_heads": self.num_heads,
+            "patch_size": self.patch_size,
+            "image_size": self.image_size,
+            "vision_use_head": False,
+        }
+        return PI0Config(
+            vlm_config={
+                "model_type": "paligemma",
+                "text_config": text,
+                "vision_config": vision,
+                "projection_dim": self.hidden_size,
+                "image_token_id": self.vocab_size - 1,
+                "vocab_size": self.vocab_size,
+            },
+            dit_config={key: text[key] for key in text if key != "vocab_size"},
+            chunk_size=self.chunk_size,
+            max_state_dim=self.max_state_dim,
+            max_action_dim=self.max_action_dim,
+            num_inference_steps=self.num_inference_steps,
+            **self.extra,
+        )

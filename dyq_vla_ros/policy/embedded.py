@@ -1,0 +1,74 @@
+"""Creation of the small embedded PI0 checkpoint (random weights until a trained one ships)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import PI0ForConditionalGeneration
+
+from dyq_vla_ros.dyq.calibration import Calibration, NormaliserPriors, action_magnitudes, p95_priors
+from dyq_vla_ros.policy.base import Observation
+from dyq_vla_ros.policy.checkpoint import save_checkpoint
+from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
+from dyq_vla_ros.policy.processor_pi0 import ProcessorConfig, build_word_tokenizer
+from dyq_vla_ros.types import ACTION_DIM
+
+INSTRUCTION_WORDS: tuple[str, ...] = (
+    "put pick place push insert move lift open close grasp release stack the a an and then into onto in on "
+    "to of from at with peg hole block cube cup bowl plate drawer box slot red green blue yellow white black "
+    "orange purple left right front back top bottom middle center up down"
+).split()
+
+DEFAULT_JOINT_NAMES: tuple[str, ...] = (
+    "shoulder_pan_joint",
+    "shoulder_lift_joint",
+    "elbow_joint",
+    "wrist_1_joint",
+    "wrist_2_joint",
+    "wrist_3_joint",
+    "gripper_joint",
+)
+
+
+def create_random_checkpoint(
+    directory: Path,
+    *,
+    architecture: TinyPi0Architecture | None = None,
+    state_dim: int = len(DEFAULT_JOINT_NAMES),
+    action_dim: int = ACTION_DIM,
+    joint_names: tuple[str, ...] = DEFAULT_JOINT_NAMES,
+    seed: int = 0,
+    calibration_chunks: int = 16,
+) -> Path:
+    """Write a randomly initialised PI0 checkpoint whose P95 priors come from its own outputs."""
+    from dyq_vla_ros.policy.modeling_pi0 import Pi0Policy  # late: the policy loads what this writes
+
+    arch = architecture or TinyPi0Architecture()
+    torch.manual_seed(seed)
+    model = PI0ForConditionalGeneration(arch.to_pi0_config()).eval()
+    tokenizer = build_word_tokenizer(INSTRUCTION_WORDS)
+    processor = ProcessorConfig.identity(
+        state_dim, action_dim, joint_names=list(joint_names) if len(joint_names) == state_dim else []
+    )
+    save_checkpoint(directory, model, processor, tokenizer)
+
+    policy = Pi0Policy(directory)
+    rng = np.random.default_rng(seed)
+    chunks = [
+        policy.predict_action_chunk(
+            Observation(
+                image=rng.integers(0, 256, (arch.image_size, arch.image_size, 3), dtype=np.uint8),
+                state=rng.normal(size=state_dim).astype(np.float32),
+                instruction="put the red peg into the blue hole",
+            )
+        )
+        for _ in range(calibration_chunks)
+    ]
+    calibration = Calibration(
+        action=p95_priors(action_magnitudes(c) for c in chunks),
+        joint_state=NormaliserPriors(speed_p95=1.0, change_p95=1.0),
+    )
+    calibration.save(Path(directory) / "dyq_calibration.json")
+    return Path(directory)

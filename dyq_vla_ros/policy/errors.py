@@ -1,0 +1,13 @@
+"""Errors raised by the policy package."""
+
+
+class PolicyError(Exception):
+    """Base class of policy errors."""
+
+
+class CheckpointError(PolicyError):
+    """A checkpoint directory that is missing, incomplete or inconsistent."""
+
+
+class ObservationError(PolicyError, ValueError):
+    """An observation the policy cannot use (wrong shape, non-finite values)."""

@@ -1,0 +1,131 @@
+"""PI0 policy on transformers.PI0ForConditionalGeneration with switchable W4AX precision."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dyq_vla_ros.dyq.calibration import Calibration
+from dyq_vla_ros.policy.base import Observation, Policy
+from dyq_vla_ros.policy.checkpoint import load_calibration, load_pi0_model, load_tokenizer, resolve_model_path
+from dyq_vla_ros.policy.configuration_pi0 import Pi0PolicyConfig
+from dyq_vla_ros.policy.errors import PolicyError
+from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig
+from dyq_vla_ros.quant import ActivationPrecision, QuantReport, quantize_model, resident_weight_bytes
+from dyq_vla_ros.types import PrecisionMode
+
+_log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """torch.device for 'auto' (CUDA when present), 'cpu' or 'cuda'."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PolicyError("device 'cuda' was requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+class Pi0Policy(Policy):
+    """A PI0 checkpoint behind the Policy interface.
+
+    Weights are held either in float (mode `fp`) or as one packed 4-bit copy (every other mode).
+    Switching among the 4-bit modes only sets the shared activation bit width; switching to or
+    from `fp` reloads the weights from the checkpoint directory, since only one copy is resident.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, config: Pi0PolicyConfig | None = None) -> None:
+        self.config = config or Pi0PolicyConfig()
+        self.path = resolve_model_path(model_path)
+        self.device = resolve_device(self.config.device)
+        self.calibration: Calibration = load_calibration(self.path)
+        self._model = load_pi0_model(self.path, self.device)
+        cfg = self._model.config
+        vision = cfg.vlm_config.vision_config
+        self.processor = Pi0Processor(
+            ProcessorConfig.load(self.path),
+            load_tokenizer(self.path),
+            image_size=vision.image_size,
+            image_tokens=(vision.image_size // vision.patch_size) ** 2,
+            image_token_id=cfg.vlm_config.image_token_id,
+            max_state_dim=cfg.max_state_dim,
+            max_action_dim=cfg.max_action_dim,
+            vocab_size=cfg.vlm_config.text_config.vocab_size,
+        )
+        self.bf16_weight_bytes = sum(p.numel() for p in self._model.parameters()) * 2
+        self._precision: ActivationPrecision | None = None
+        self.quant_report: QuantReport | None = None
+        self.mode = PrecisionMode.FP
+        self._inference_index = 0
+
+    @property
+    def chunk_size(self) -> int:
+        """Actions per predicted chunk."""
+        return int(self._model.config.chunk_size)
+
+    @property
+    def action_dim(self) -> int:
+        """Values per action."""
+        return self.processor.config.action_dim
+
+    @property
+    def state_dim(self) -> int:
+        """Values per robot state."""
+        return self.processor.config.state_dim
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The underlying transformers model (float or W4AX)."""
+        return self._model
+
+    @property
+    def activation_bits(self) -> int:
+        """Activation bits of the next inference."""
+        return 16 if self._precision is None else self._precision.bits
+
+    @property
+    def weight_bits(self) -> int:
+        """Bits per linear-layer weight: 4 when quantized, else 32."""
+        return 32 if self._precision is None else 4
+
+    def weight_bytes(self) -> int:
+        """Resident bytes of all parameters and buffers of the model."""
+        return resident_weight_bytes(self._model)
+
+    def reset(self) -> None:
+        """Start a new episode: the noise sequence restarts."""
+        self._inference_index = 0
+
+    def set_precision(self, mode: PrecisionMode, bits: int) -> None:
+        """Run the next inference in this mode with these activation bits."""
+        if mode.quantized_weights and self._precision is None:
+            self._precision, self.quant_report = quantize_model(
+                self._model, group_size=self.config.group_size, keep_float=self.config.keep_float
+            )
+            _log.info("quantized %s: %s", self.path.name, self.quant_report.summary())
+        elif not mode.quantized_weights and self._precision is not None:
+            self._model = load_pi0_model(self.path, self.device)
+            self._precision, self.quant_report = None, None
+            _log.info("reloaded float weights of %s for mode fp", self.path.name)
+        if self._precision is not None:
+            self._precision.bits = bits
+        self.mode = mode
+
+    def _noise(self, batch: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(self.config.noise_seed + self._inference_index)
+        cfg = self._model.config
+        return torch.randn(batch, cfg.chunk_size, cfg.max_action_dim, generator=gen).to(self.device)
+
+    @torch.inference_mode()
+    def predict_action_chunk(self, observation: Observation) -> np.ndarray:
+        """Predict a [chunk_size, action_dim] chunk of actions in robot units."""
+        inputs = self.processor.batch([observation.image], [observation.state], [observation.instruction])
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        chunk = self._model.sample_actions(
+            noise=self._noise(1), num_steps=self.config.num_inference_steps, **inputs
+        )
+        self._inference_index += 1
+        return self.processor.unnormalize_actions(chunk[0])

@@ -1,0 +1,71 @@
+"""Quantize every linear layer of a model to W4AX and report what changed."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from dyq_vla_ros.quant.linear import ActivationPrecision, W4AXLinear
+
+
+@dataclass
+class QuantReport:
+    """What quantize_model did: layers quantized and kept, and resident weight bytes."""
+
+    quantized: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    float_linear_bytes: int = 0
+    int4_linear_bytes: int = 0
+
+    def summary(self) -> str:
+        """One line for logs."""
+        return (
+            f"{len(self.quantized)} linear layers at W4 ({self.int4_linear_bytes / 1e6:.2f} MB, "
+            f"from {self.float_linear_bytes / 1e6:.2f} MB), {len(self.kept)} kept in float"
+        )
+
+
+def _tensor_bytes(tensors: Iterable[torch.Tensor | None]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+
+def resident_weight_bytes(model: nn.Module) -> int:
+    """Bytes of every parameter and persistent buffer the model holds (shared tensors counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for t in list(model.parameters()) + [b for _, b in model.named_buffers()]:
+        if t is None or t.data_ptr() in seen:
+            continue
+        seen.add(t.data_ptr())
+        total += t.numel() * t.element_size()
+    return total
+
+
+def quantize_model(
+    model: nn.Module,
+    *,
+    group_size: int = 64,
+    keep_float: Iterable[str] = (),
+    precision: ActivationPrecision | None = None,
+) -> tuple[ActivationPrecision, QuantReport]:
+    """Replace each nn.Linear (except names matching a keep_float glob) by a W4AXLinear, in place."""
+    precision = precision or ActivationPrecision(16)
+    patterns = tuple(keep_float)
+    report = QuantReport()
+    targets = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    for name, linear in targets:
+        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            report.kept.append(name)
+            continue
+        report.float_linear_bytes += _tensor_bytes((linear.weight, linear.bias))
+        qlinear = W4AXLinear.from_linear(linear, precision, group_size=group_size)
+        report.int4_linear_bytes += _tensor_bytes((qlinear.qweight, qlinear.scales, qlinear.bias))
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, qlinear)
+        report.quantized.append(name)
+    return precision, report

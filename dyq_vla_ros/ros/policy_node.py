@@ -1,0 +1,539 @@
+"""dyq_vla_node: a lifecycle node running a VLA policy with kinematics-driven activation precision.
+
+Callbacks only store inputs (latest-frame slot) and publish; inference runs in a worker thread.
+Each control tick publishes the next action of the current chunk, updates the kinematic proxies
+and the precision controller, and asks the worker for a new chunk when the current one is used up.
+The worker reads the requested precision only when an inference starts, so precision changes
+between inferences, never inside one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32, Float32MultiArray, String, UInt8
+from visualization_msgs.msg import Marker, MarkerArray
+
+from dyq_vla_ros import contract
+from dyq_vla_ros.dyq import (
+    ActionProxies,
+    JointStateProxies,
+    PrecisionController,
+    ProxyInputError,
+    SensitivityEstimator,
+    Thresholds,
+)
+from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
+from dyq_vla_ros.ros import diagnostics, parameters
+from dyq_vla_ros.ros.conversions import (
+    ConversionError,
+    action_to_msg,
+    check_image,
+    image_to_rgb,
+    joint_positions,
+    stamp_to_seconds,
+)
+from dyq_vla_ros.ros.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
+from dyq_vla_ros.types import WEIGHT_BITS, PrecisionMode
+
+_MAX_INSTRUCTION_CHARS = 512
+_BIT_COLOURS = {2: (0.9, 0.1, 0.1), 4: (1.0, 0.55, 0.0), 8: (0.95, 0.9, 0.1), 16: (0.1, 0.85, 0.2)}
+
+
+@dataclass
+class _Chunk:
+    episode: int
+    actions: np.ndarray
+
+
+class PolicyNode(LifecycleNode):
+    """Lifecycle node: configure loads the policy, activate commands, deactivate holds, cleanup frees."""
+
+    def __init__(self, node_name: str = contract.NODE_NAME, **kwargs: object) -> None:
+        super().__init__(node_name, **kwargs)
+        parameters.declare_all(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diag_pub = self.create_publisher(DiagnosticArray, contract.TOPIC_DIAGNOSTICS, 10)
+        self._diag_timer = self.create_timer(self._param("diagnostics_period_s"), self.publish_diagnostics)
+
+        self._lock = threading.Lock()
+        self._request = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+
+        self._policy: Pi0Policy | None = None
+        self._controller: PrecisionController | None = None
+        self._action_proxies: ActionProxies | None = None
+        self._joint_proxies: JointStateProxies | None = None
+        self._pubs: dict[str, object] = {}
+        self._subs: list = []
+        self._control_timer = None
+
+        self._lifecycle_state = "unconfigured"
+        self._error = ""
+        self._reset_runtime()
+
+    # ------------------------------------------------------------------ helpers
+    def _param(self, name: str):  # noqa: ANN202 - parameter values are of several types
+        return self.get_parameter(name).value
+
+    def _reset_runtime(self) -> None:
+        """Forget inputs, queue and counters of the previous activation."""
+        with self._lock:
+            self._image_msg: Image | None = None
+            self._image_seq = 0
+            self._image_used_seq = 0
+            self._image_time = 0.0
+            self._joint_q: np.ndarray | None = None
+            self._joint_stamp = 0.0
+            self._joint_time = 0.0
+            self._instruction = str(self._param("instruction")).strip()
+            self._episode = 0
+            self._pending: _Chunk | None = None
+            self._inflight = False
+            self._reset_policy = True
+        self._queue: deque[np.ndarray] = deque()
+        self._holding = True
+        self._last_gripper = 0.0
+        self._proxy_stamp = 0.0
+        self._stale_reason = "not active"
+        self._latencies: deque[float] = deque(maxlen=200)
+        self._counters = {
+            "dropped_frames": 0,
+            "rejected_images": 0,
+            "rejected_joint_states": 0,
+            "rejected_instructions": 0,
+            "inference_errors": 0,
+            "starved_ticks": 0,
+            "published_actions": 0,
+        }
+        self._inference_failed = False
+        self._last_bits_published = -1
+
+    def _now(self) -> float:
+        return time.monotonic()
+
+    def _joint_names(self) -> list[str]:
+        names = [n for n in self._param("joint_names") if n]
+        if names:
+            return names
+        return list(self._policy.processor.config.joint_names) if self._policy else []
+
+    def _make_estimator(self, source: str) -> SensitivityEstimator:
+        priors = self._policy.calibration.priors(source)
+        return SensitivityEstimator(
+            speed_p95=priors.speed_p95,
+            change_p95=priors.change_p95,
+            motion_window=self._param("motion_window"),
+            jerk_window=self._param("jerk_window"),
+            lam=self._param("sensitivity_lambda"),
+            history=self._param("p95_history"),
+        )
+
+    # ------------------------------------------------------------------ parameters
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Validate a parameter change; apply cheap settings at once, the rest at the next inference."""
+        values = {spec.name: self._param(spec.name) for spec in contract.PARAMETERS}
+        values.update({p.name: p.value for p in params})
+        reason = parameters.validate(values)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+        if self._controller is not None:
+            self._controller.thresholds = Thresholds(values["theta_2_4"], values["theta_4_8"], values["theta_fp"])
+            self._controller.downgrade_steps = values["downgrade_steps"]
+            mode = PrecisionMode.parse(values["precision_mode"])
+            if mode is not self._controller.mode:
+                self._controller.mode = mode
+                self.get_logger().info(f"precision_mode -> {mode.value}")
+            for proxies in (self._action_proxies, self._joint_proxies):
+                proxies.estimator.lam = values["sensitivity_lambda"]
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load and quantize the model: SUCCESS -> inactive, FAILURE -> unconfigured."""
+        try:
+            mode = PrecisionMode.parse(self._param("precision_mode"))
+            policy = Pi0Policy(
+                self._param("model_path"),
+                Pi0PolicyConfig(device=self._param("device"), noise_seed=self._param("noise_seed")),
+            )
+            policy.set_precision(mode, 16 if mode.static_bits is None else mode.static_bits)
+        except Exception as exc:  # any load failure must leave the node alive and unconfigured
+            self._error = f"configure failed: {exc}"
+            self.get_logger().error(self._error)
+            self.publish_diagnostics()
+            return TransitionCallbackReturn.FAILURE
+        self._policy = policy
+        calibration = policy.calibration
+        self._controller = PrecisionController(
+            mode,
+            thresholds=Thresholds(self._param("theta_2_4"), self._param("theta_4_8"), self._param("theta_fp")),
+            downgrade_steps=self._param("downgrade_steps"),
+            allowed_bits=calibration.allowed_bits,
+        )
+        self._action_proxies = ActionProxies(self._make_estimator("action"))
+        self._joint_proxies = JointStateProxies(self._make_estimator("joint_state"))
+        self._pubs = {
+            "action": self.create_lifecycle_publisher(Float32MultiArray, contract.TOPIC_ACTION, COMMAND_QOS),
+            "bits": self.create_lifecycle_publisher(UInt8, contract.TOPIC_BIT_WIDTH, COMMAND_QOS),
+            "sensitivity": self.create_lifecycle_publisher(Float32, contract.TOPIC_SENSITIVITY, COMMAND_QOS),
+            "twist": self.create_lifecycle_publisher(TwistStamped, contract.TOPIC_TWIST, COMMAND_QOS),
+            "gripper": self.create_lifecycle_publisher(Float32, contract.TOPIC_GRIPPER, COMMAND_QOS),
+            "markers": self.create_lifecycle_publisher(MarkerArray, contract.TOPIC_MARKERS, COMMAND_QOS),
+        }
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._worker_loop, name="dyq_vla_inference", daemon=True)
+        self._worker.start()
+        self._error = ""
+        self._lifecycle_state = "inactive"
+        report = policy.quant_report.summary() if policy.quant_report else "float weights"
+        self.get_logger().info(
+            f"configured {policy.path} on {policy.device} in mode {mode.value}: {report}; "
+            f"chunk {policy.chunk_size} x {policy.action_dim}, state {policy.state_dim}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe and start the control timer: SUCCESS -> active."""
+        self._reset_runtime()
+        self._subs = [
+            self.create_subscription(Image, contract.TOPIC_IMAGE, self._on_image, SENSOR_QOS),
+            self.create_subscription(JointState, contract.TOPIC_JOINT_STATES, self._on_joint_state, SENSOR_QOS),
+            self.create_subscription(String, contract.TOPIC_INSTRUCTION, self._on_instruction, INSTRUCTION_QOS),
+        ]
+        self._new_episode()
+        self._control_timer = self.create_timer(1.0 / self._param("control_rate_hz"), self._on_control_tick)
+        self._lifecycle_state = "active"
+        self.get_logger().info("activated: commanding")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop commanding after one hold action: SUCCESS -> inactive."""
+        self._teardown_activity()
+        self._lifecycle_state = "inactive"
+        self.get_logger().info("deactivated: holding")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the worker and free the model: SUCCESS -> unconfigured."""
+        self._release()
+        self._lifecycle_state = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Hold if active, then release everything: SUCCESS -> finalized."""
+        if self._control_timer is not None:
+            self._teardown_activity()
+        self._release()
+        self._lifecycle_state = "finalized"
+        return TransitionCallbackReturn.SUCCESS
+
+    def _teardown_activity(self) -> None:
+        self._publish_hold()
+        if self._control_timer is not None:
+            self.destroy_timer(self._control_timer)
+            self._control_timer = None
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self._stale_reason = "not active"
+
+    def _release(self) -> None:
+        self._stop.set()
+        self._request.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30.0)
+            self._worker = None
+        for pub in self._pubs.values():
+            self.destroy_lifecycle_publisher(pub)
+        self._pubs = {}
+        self._policy = self._controller = None
+        self._action_proxies = self._joint_proxies = None
+
+    def destroy_node(self) -> None:
+        """Stop the worker thread before the node goes away."""
+        self._stop.set()
+        self._request.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30.0)
+        super().destroy_node()
+
+    # ------------------------------------------------------------------ inputs
+    def _on_image(self, msg: Image) -> None:
+        try:
+            check_image(msg)
+        except ConversionError as exc:
+            self._counters["rejected_images"] += 1
+            self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=5.0)
+            return
+        with self._lock:
+            self._image_msg = msg
+            self._image_seq += 1
+            self._image_time = self._now()
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            q, _ = joint_positions(msg, self._joint_names(), self._policy.state_dim)
+        except ConversionError as exc:
+            self._counters["rejected_joint_states"] += 1
+            self.get_logger().warning(f"joint state rejected: {exc}", throttle_duration_sec=5.0)
+            return
+        stamp = stamp_to_seconds(msg.header.stamp) or self.get_clock().now().nanoseconds * 1e-9
+        with self._lock:
+            self._joint_q = q
+            self._joint_stamp = stamp
+            self._joint_time = self._now()
+
+    def _on_instruction(self, msg: String) -> None:
+        text = msg.data.strip()
+        if not text or len(text) > _MAX_INSTRUCTION_CHARS:
+            self._counters["rejected_instructions"] += 1
+            self.get_logger().warning(
+                f"instruction rejected: {'empty' if not text else f'longer than {_MAX_INSTRUCTION_CHARS} characters'}",
+                throttle_duration_sec=5.0,
+            )
+            return
+        with self._lock:
+            changed = text != self._instruction
+            self._instruction = text
+        if changed:
+            self.get_logger().info(f"new instruction: {text!r}; policy reset")
+            self._new_episode()
+
+    def _new_episode(self) -> None:
+        """Reset policy, proxies and controller (16 bits) and drop the queued actions."""
+        with self._lock:
+            self._episode += 1
+            self._pending = None
+            self._reset_policy = True
+        self._queue.clear()
+        self._action_proxies.reset()
+        self._joint_proxies.reset()
+        self._controller.reset()
+        self._proxy_stamp = 0.0
+
+    # ------------------------------------------------------------------ control loop
+    def _staleness(self) -> str:
+        now = self._now()
+        timeout = self._param("stale_timeout_s")
+        with self._lock:
+            image_time, joint_time, instruction = self._image_time, self._joint_time, self._instruction
+        if not instruction:
+            return "no instruction"
+        if image_time == 0.0:
+            return "no image received"
+        if joint_time == 0.0:
+            return "no joint state received"
+        if now - image_time > timeout:
+            return f"image stale ({now - image_time:.2f} s)"
+        if now - joint_time > timeout:
+            return f"joint state stale ({now - joint_time:.2f} s)"
+        return ""
+
+    def _on_control_tick(self) -> None:
+        if not self.context.ok():  # a SIGINT/SIGTERM shut the context down under a pending timer
+            return
+        reason = self._staleness()
+        if reason:
+            if not self._holding:
+                self._publish_hold()
+                self.get_logger().warning(f"stopped commanding: {reason}")
+            self._stale_reason = reason
+            self._queue.clear()
+            self._publish_precision()
+            return
+        if self._holding:
+            self._holding = False
+            self._stale_reason = ""
+            self.get_logger().info("inputs fresh: commanding")
+        with self._lock:
+            chunk, self._pending = self._pending, None
+            inflight = self._inflight
+        if chunk is not None and chunk.episode == self._episode:
+            n = self._param("actions_per_chunk") or len(chunk.actions)
+            self._queue = deque(chunk.actions[:n])
+        if self._queue:
+            action = self._queue.popleft()
+            self._publish_action(action)
+            if self._param("proxy_source") == "action":
+                self._update_proxies(lambda: self._action_proxies.update(action))
+        else:
+            self._counters["starved_ticks"] += 1
+            if self._inference_failed and not self._holding:
+                self._publish_hold()
+        if self._param("proxy_source") == "joint_state":
+            self._feed_joint_proxies()
+        sample = self._active_sample()
+        self._controller.step(sample.sensitivity if sample else 0.0)
+        self._publish_precision()
+        if not self._queue and not inflight:
+            with self._lock:
+                self._inflight = True
+            self._request.set()
+
+    def _active_sample(self):  # noqa: ANN202 - ProxySample | None
+        proxies = self._action_proxies if self._param("proxy_source") == "action" else self._joint_proxies
+        return proxies.estimator.last
+
+    def _update_proxies(self, update) -> None:  # noqa: ANN001 - zero-argument callable
+        try:
+            update()
+        except ProxyInputError as exc:
+            self.get_logger().warning(f"proxy input skipped: {exc}", throttle_duration_sec=5.0)
+
+    def _feed_joint_proxies(self) -> None:
+        with self._lock:
+            q, stamp = self._joint_q, self._joint_stamp
+        if q is None or stamp == self._proxy_stamp:
+            return
+        self._proxy_stamp = stamp
+        self._update_proxies(lambda: self._joint_proxies.update(q, stamp))
+
+    # ------------------------------------------------------------------ outputs
+    def _publish_action(self, action: np.ndarray) -> None:
+        period = 1.0 / self._param("control_rate_hz")
+        self._pubs["action"].publish(action_to_msg(action))
+        twist = TwistStamped()
+        twist.header.stamp = self.get_clock().now().to_msg()
+        twist.header.frame_id = self._param("twist_frame_id")
+        twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v / period) for v in action[0:3])
+        twist.twist.angular.x, twist.twist.angular.y, twist.twist.angular.z = (float(v / period) for v in action[3:6])
+        self._pubs["twist"].publish(twist)
+        if len(action) > 6:
+            self._last_gripper = float(action[6])
+            self._pubs["gripper"].publish(Float32(data=self._last_gripper))
+        self._counters["published_actions"] += 1
+
+    def _publish_hold(self) -> None:
+        """Zero motion, gripper kept where it was."""
+        if not self._pubs or self._policy is None:
+            return
+        hold = np.zeros(self._policy.action_dim, dtype=np.float32)
+        if hold.shape[0] > 6:
+            hold[6] = self._last_gripper
+        self._publish_action(hold)
+        self._holding = True
+
+    def _publish_precision(self) -> None:
+        bits = self._controller.bits
+        sample = self._active_sample()
+        s = sample.sensitivity if sample else 0.0
+        self._pubs["bits"].publish(UInt8(data=bits))
+        self._pubs["sensitivity"].publish(Float32(data=float(s)))
+        self._pubs["markers"].publish(self._marker(bits, s))
+        if bits != self._last_bits_published:
+            self._last_bits_published = bits
+            self.publish_diagnostics()
+
+    def _marker(self, bits: int, sensitivity: float) -> MarkerArray:
+        m = Marker()
+        m.header.frame_id = self._param("marker_frame_id")
+        m.header.stamp = self.get_clock().now().to_msg()
+        m.ns, m.id = "dyq_vla", 0
+        m.type, m.action = Marker.TEXT_VIEW_FACING, Marker.ADD
+        m.pose.position.z = 0.6
+        m.pose.orientation.w = 1.0
+        m.scale.z = 0.08
+        r, g, b = _BIT_COLOURS[bits]
+        m.color.r, m.color.g, m.color.b, m.color.a = r, g, b, 1.0
+        m.text = f"W4A{bits}  S={sensitivity:.2f}"
+        return MarkerArray(markers=[m])
+
+    def diagnostics_record(self) -> dict[str, object]:
+        """The contract's diagnostic keys with their current values."""
+        policy, controller = self._policy, self._controller
+        sample = self._active_sample() if controller else None
+        lat = np.asarray(self._latencies) if self._latencies else None
+        now = self._now()
+        ages = [now - t for t in (self._image_time, self._joint_time) if t > 0.0]
+        return {
+            "activation_bits": controller.bits if controller else 0,
+            "weight_bits": (WEIGHT_BITS if policy.weight_bits == 4 else policy.weight_bits) if policy else 0,
+            "precision_mode": self._param("precision_mode"),
+            "sensitivity": sample.sensitivity if sample else 0.0,
+            "motion_fineness": sample.motion_fineness if sample else 0.0,
+            "angular_jerk": sample.angular_jerk if sample else 0.0,
+            "switch_count": controller.switch_count if controller else 0,
+            "latency_ms_p50": float(np.percentile(lat, 50)) if lat is not None else 0.0,
+            "latency_ms_p99": float(np.percentile(lat, 99)) if lat is not None else 0.0,
+            "dropped_frames": self._counters["dropped_frames"],
+            "input_age_ms": 1000.0 * max(ages) if ages else -1.0,
+            "model": str(policy.path) if policy else str(self._param("model_path") or "embedded"),
+        }
+
+    def publish_diagnostics(self) -> None:
+        """Publish the policy status on /diagnostics."""
+        if not self.context.ok():
+            return
+        record = self.diagnostics_record()
+        level, message = diagnostics.OK, "commanding"
+        if self._error:
+            level, message = diagnostics.ERROR, self._error
+        elif self._inference_failed:
+            level, message = diagnostics.ERROR, "inference failed; holding"
+        elif self._lifecycle_state != "active":
+            message = f"{self._lifecycle_state}: not commanding"
+        elif self._stale_reason:
+            level, message = diagnostics.WARN, f"not commanding: {self._stale_reason}"
+        elif record["latency_ms_p99"] > self._param("latency_budget_ms"):
+            level, message = diagnostics.WARN, "inference latency over budget"
+        extra = {"lifecycle_state": self._lifecycle_state, **self._counters}
+        status = diagnostics.make_status(
+            record, level=level, message=message, hardware_id=self.get_fully_qualified_name(), extra=extra
+        )
+        self._diag_pub.publish(diagnostics.make_array(status, self.get_clock().now().to_msg()))
+
+    # ------------------------------------------------------------------ inference worker
+    def _worker_loop(self) -> None:
+        while not self._stop.is_set():
+            if not self._request.wait(timeout=0.2):
+                continue
+            self._request.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._infer_once()
+            except Exception as exc:  # an inference failure must not kill the node
+                self._counters["inference_errors"] += 1
+                self._inference_failed = True
+                self.get_logger().error(f"inference failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+            finally:
+                with self._lock:
+                    self._inflight = False
+
+    def _infer_once(self) -> None:
+        policy, controller = self._policy, self._controller
+        if policy is None or controller is None:
+            return
+        with self._lock:
+            msg, seq, q = self._image_msg, self._image_seq, self._joint_q
+            instruction, episode, reset = self._instruction, self._episode, self._reset_policy
+            self._reset_policy = False
+            if msg is not None and seq > self._image_used_seq:
+                self._counters["dropped_frames"] += max(0, seq - self._image_used_seq - 1)
+                self._image_used_seq = seq
+        if msg is None or q is None or not instruction:
+            return
+        if reset:
+            policy.reset()
+        policy.set_precision(controller.mode, controller.bits)
+        start = time.perf_counter()
+        actions = policy.predict_action_chunk(Observation(image_to_rgb(msg), q.astype(np.float32), instruction))
+        self._latencies.append(1000.0 * (time.perf_counter() - start))
+        if not np.all(np.isfinite(actions)):
+            raise FloatingPointError("policy produced non-finite actions")
+        self._inference_failed = False
+        with self._lock:
+            if episode == self._episode:
+                self._pending = _Chunk(episode, actions)

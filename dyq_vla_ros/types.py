@@ -1,0 +1,54 @@
+"""Small types shared by every sub-package: precision modes, bit widths, the action layout."""
+
+from __future__ import annotations
+
+import enum
+
+ACTION_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
+"""The 7-D end-effector action layout (OpenVLA/LIBERO convention)."""
+
+ACTION_DIM = len(ACTION_NAMES)
+
+BIT_WIDTHS: tuple[int, ...] = (2, 4, 8, 16)
+"""Activation bit widths the controller can choose; 16 means unquantized activations."""
+
+WEIGHT_BITS = 4
+
+
+class PrecisionMode(str, enum.Enum):
+    """How the policy runs: full precision, a static W4AX mode, or dynamic switching."""
+
+    FP = "fp"
+    W4A16 = "w4a16"
+    W4A8 = "w4a8"
+    W4A4 = "w4a4"
+    W4A2 = "w4a2"
+    DYQ = "dyq"
+
+    @property
+    def quantized_weights(self) -> bool:
+        """Whether this mode runs on the 4-bit weight copy."""
+        return self is not PrecisionMode.FP
+
+    @property
+    def static_bits(self) -> int | None:
+        """Activation bits of a static mode; None for the dynamic mode."""
+        return _STATIC_BITS.get(self)
+
+    @classmethod
+    def parse(cls, value: str) -> PrecisionMode:
+        """Return the mode named by value, or raise ValueError listing the valid names."""
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            names = ", ".join(m.value for m in cls)
+            raise ValueError(f"unknown precision mode {value!r}; expected one of: {names}") from None
+
+
+_STATIC_BITS = {
+    PrecisionMode.FP: 16,
+    PrecisionMode.W4A16: 16,
+    PrecisionMode.W4A8: 8,
+    PrecisionMode.W4A4: 4,
+    PrecisionMode.W4A2: 2,
+}

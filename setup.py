@@ -1,0 +1,44 @@
+"""ament_python / pip packaging of dyq_vla_ros."""
+
+from glob import glob
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "dyq_vla_ros"
+MODEL_FILES = [str(p.relative_to(PACKAGE)) for p in Path(PACKAGE, "models").rglob("*") if p.is_file()]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: MODEL_FILES},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy",
+        "pyyaml",
+        "safetensors",
+        "tokenizers",
+        "torch>=2.1",
+        "transformers>=5.3",
+    ],
+    extras_require={"test": ["pytest", "pytest-timeout", "ruff"]},
+    zip_safe=True,
+    maintainer="dyq_vla_ros developers",
+    maintainer_email="dev@dyq-vla.invalid",
+    description="ROS 2 VLA policy node with kinematics-driven dynamic activation precision (DyQ-VLA).",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "dyq_vla_node = dyq_vla_ros.ros.dyq_vla_node:main",
+            "dyq-vla = dyq_vla_ros.cli:main",
+        ],
+    },
+)

@@ -1,0 +1,134 @@
+"""The PI0 policy on the real transformers model: embedded checkpoint, precision modes, errors."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from dyq_vla_ros.policy import (
+    EMBEDDED_MODEL_DIR,
+    CheckpointError,
+    Observation,
+    ObservationError,
+    Pi0Policy,
+    TinyPi0Architecture,
+    check_checkpoint,
+    create_random_checkpoint,
+)
+from dyq_vla_ros.quant import W4AXLinear
+from dyq_vla_ros.types import PrecisionMode
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return Pi0Policy()
+
+
+def _obs(h=48, w=80, seed=0):
+    rng = np.random.default_rng(seed)
+    return Observation(
+        rng.integers(0, 256, (h, w, 3), dtype=np.uint8), rng.normal(size=7).astype(np.float32), "put the red peg"
+    )
+
+
+def test_embedded_checkpoint_is_complete():
+    check_checkpoint(EMBEDDED_MODEL_DIR)
+
+
+def test_chunk_shape_and_determinism(policy):
+    policy.set_precision(PrecisionMode.FP, 16)
+    policy.reset()
+    a = policy.predict_action_chunk(_obs())
+    assert a.shape == (policy.chunk_size, 7) and np.all(np.isfinite(a))
+    b = policy.predict_action_chunk(_obs())
+    assert not np.allclose(a, b)  # the noise sequence advances within an episode
+    policy.reset()
+    np.testing.assert_allclose(policy.predict_action_chunk(_obs()), a, rtol=1e-5, atol=1e-6)
+
+
+def test_any_image_size_is_accepted(policy):
+    policy.reset()
+    for h, w in ((16, 16), (480, 640), (64, 64)):
+        assert policy.predict_action_chunk(_obs(h, w)).shape == (policy.chunk_size, 7)
+
+
+def test_quantized_modes_wrap_every_linear_and_error_shrinks_with_bits(policy):
+    policy.set_precision(PrecisionMode.FP, 16)
+    fp_bytes = policy.weight_bytes()
+    policy.reset()
+    ref = policy.predict_action_chunk(_obs())
+    errs = {}
+    for mode, bits in ((PrecisionMode.W4A16, 16), (PrecisionMode.W4A8, 8), (PrecisionMode.W4A2, 2)):
+        policy.set_precision(mode, bits)
+        policy.reset()
+        errs[bits] = float(np.abs(policy.predict_action_chunk(_obs()) - ref).mean())
+    linears = [m for m in policy.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears == []  # every linear layer is W4AX
+    assert sum(isinstance(m, W4AXLinear) for m in policy.model.modules()) == len(policy.quant_report.quantized)
+    assert policy.weight_bytes() < fp_bytes / 2
+    assert policy.weight_bits == 4
+    assert errs[16] < errs[2] and errs[8] < errs[2]
+
+
+def test_switching_among_4bit_modes_keeps_the_weights(policy):
+    policy.set_precision(PrecisionMode.W4A8, 8)
+    layer = next(m for m in policy.model.modules() if isinstance(m, W4AXLinear))
+    ptr = layer.qweight.data_ptr()
+    policy.set_precision(PrecisionMode.W4A4, 4)
+    policy.set_precision(PrecisionMode.DYQ, 2)
+    assert layer.qweight.data_ptr() == ptr and layer.precision.bits == 2
+
+
+def test_back_to_fp_reloads_exact_float_weights(policy):
+    policy.set_precision(PrecisionMode.FP, 16)
+    policy.reset()
+    a = policy.predict_action_chunk(_obs())
+    policy.set_precision(PrecisionMode.W4A4, 4)
+    policy.set_precision(PrecisionMode.FP, 16)
+    policy.reset()
+    np.testing.assert_allclose(policy.predict_action_chunk(_obs()), a, rtol=1e-5, atol=1e-6)
+    assert policy.weight_bits == 32
+
+
+def test_bad_observations_raise_observation_error(policy):
+    with pytest.raises(ObservationError, match="state has 3 values"):
+        policy.predict_action_chunk(Observation(_obs().image, np.zeros(3), "x"))
+    with pytest.raises(ObservationError, match="NaN"):
+        policy.predict_action_chunk(Observation(_obs().image, np.full(7, np.nan), "x"))
+    with pytest.raises(ObservationError, match="H x W x 3"):
+        policy.predict_action_chunk(Observation(np.zeros((8, 8), np.uint8), np.zeros(7), "x"))
+
+
+def test_tokenizer_maps_unknown_words_to_unk(policy):
+    ids, mask = policy.processor.token_ids("put the zorblax peg")
+    unk = policy.processor.tokenizer.token_to_id("<unk>")
+    text = ids[mask.bool()][policy.processor.image_tokens :].tolist()
+    assert text[0] == policy.processor.tokenizer.token_to_id("<bos>")
+    assert unk in text and len(text) == 5
+
+
+def test_other_architecture_loads_through_the_same_code(tmp_path):
+    arch = TinyPi0Architecture(image_size=32, patch_size=8, chunk_size=4, max_state_dim=6, max_action_dim=8)
+    create_random_checkpoint(tmp_path / "ck", architecture=arch, state_dim=5, joint_names=(), calibration_chunks=2)
+    p = Pi0Policy(tmp_path / "ck")
+    obs = Observation(np.zeros((20, 30, 3), np.uint8), np.zeros(5, np.float32), "pick up the cube")
+    assert p.predict_action_chunk(obs).shape == (4, 7)
+
+
+def test_missing_and_pickle_files_named(tmp_path):
+    ck = tmp_path / "ck"
+    shutil.copytree(EMBEDDED_MODEL_DIR, ck)
+    (ck / "tokenizer.json").unlink()
+    with pytest.raises(CheckpointError, match="tokenizer.json"):
+        Pi0Policy(ck)
+    shutil.copy(EMBEDDED_MODEL_DIR / "tokenizer.json", ck)
+    (ck / "model.safetensors").rename(ck / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="pickle"):
+        Pi0Policy(ck)
+    (ck / "pytorch_model.bin").unlink()
+    (ck / "model.safetensors").write_bytes(b"truncated")
+    with pytest.raises(CheckpointError, match="cannot load"):
+        Pi0Policy(ck)
+    with pytest.raises(CheckpointError, match="not a directory"):
+        Pi0Policy(tmp_path / "nowhere")

@@ -1,0 +1,158 @@
+"""Fixtures for real-DDS tests: an rclpy context, node processes, a topic recorder."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import Float32, Float32MultiArray, UInt8
+from visualization_msgs.msg import MarkerArray
+
+from dyq_vla_ros import contract
+from dyq_vla_ros.ros.qos import COMMAND_QOS
+
+
+class NodeProcess:
+    """dyq_vla_node started as its own process, as `ros2 run` would."""
+
+    def __init__(self, params: dict[str, object], log_path: Path) -> None:
+        args = [sys.executable, "-m", "dyq_vla_ros.ros.dyq_vla_node", "--ros-args"]
+        for key, value in params.items():
+            args += ["-p", f"{key}:={value}"]
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        """Everything the node printed so far."""
+        return self.log_path.read_text()
+
+    def stop(self) -> int:
+        """SIGINT, then SIGKILL if it does not exit; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+class Recorder(Node):
+    """Records every output topic of the node with the receipt time."""
+
+    def __init__(self) -> None:
+        super().__init__("dyq_vla_test_recorder")
+        self.msgs: dict[str, list] = defaultdict(list)
+        topics = (
+            (contract.TOPIC_ACTION, Float32MultiArray),
+            (contract.TOPIC_BIT_WIDTH, UInt8),
+            (contract.TOPIC_SENSITIVITY, Float32),
+            (contract.TOPIC_TWIST, TwistStamped),
+            (contract.TOPIC_GRIPPER, Float32),
+            (contract.TOPIC_MARKERS, MarkerArray),
+        )
+        for topic, msg_type in topics:
+            self.create_subscription(msg_type, topic, self._store(topic), COMMAND_QOS)
+        self.create_subscription(DiagnosticArray, contract.TOPIC_DIAGNOSTICS, self._store(contract.TOPIC_DIAGNOSTICS), 10)
+
+    def _store(self, topic: str):
+        def callback(msg) -> None:
+            self.msgs[topic].append((time.monotonic(), msg))
+
+        return callback
+
+    def values(self, topic: str) -> list:
+        """The messages received on topic, in order."""
+        return [m for _, m in self.msgs[topic]]
+
+    def clear(self) -> None:
+        """Forget what was recorded."""
+        self.msgs.clear()
+
+
+@pytest.fixture(scope="session")
+def ros():
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()
+
+
+@pytest.fixture
+def executor(ros):
+    ex = SingleThreadedExecutor()
+    yield ex
+    for node in list(ex.get_nodes()):
+        ex.remove_node(node)
+        node.destroy_node()
+    ex.shutdown()
+
+
+@pytest.fixture
+def start_node(tmp_path, request):
+    procs: list[NodeProcess] = []
+
+    def start(**params: object) -> NodeProcess:
+        proc = NodeProcess(params, tmp_path / f"node{len(procs)}.log")
+        procs.append(proc)
+        return proc
+
+    yield start
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for proc in procs:
+        proc.stop()
+        if failed:
+            print(f"---- {proc.log_path.name} ----\n{proc.log()[-4000:]}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+class Spinner:
+    """Spins an executor until a condition holds or for a fixed time."""
+
+    def __init__(self, executor: SingleThreadedExecutor) -> None:
+        self.executor = executor
+
+    def until(self, predicate, timeout: float, what: str = "condition") -> None:
+        """Spin until predicate() is true, failing the test after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+            if predicate():
+                return
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def for_(self, seconds: float) -> None:
+        """Spin for a fixed time."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+
+
+@pytest.fixture
+def spin(executor) -> Spinner:
+    return Spinner(executor)
+
+
+@pytest.fixture
+def recorder(executor) -> Recorder:
+    rec = Recorder()
+    executor.add_node(rec)
+    return rec

@@ -1,0 +1,191 @@
+"""dyq_vla_node in its own process, driven over real DDS by a synthetic robot in this process."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from std_msgs.msg import UInt8
+
+from dyq_vla_ros import contract
+from dyq_vla_ros.dyq import Thresholds
+from dyq_vla_ros.ros.synthetic_source import MotionPhase, SyntheticSource
+from dyq_vla_ros.types import ACTION_NAMES, BIT_WIDTHS
+
+STARTUP_S = 90.0  # importing torch and transformers on a busy 2-core machine
+RATE_HZ = 20.0
+NODE = f"/{contract.NODE_NAME}"
+
+
+def _policy_statuses(recorder):
+    return [s for m in recorder.values(contract.TOPIC_DIAGNOSTICS) for s in m.status if s.name == contract.DIAGNOSTIC_STATUS_NAME]
+
+
+def _values(status) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def _call(spin, node, srv_type, name, request, timeout=20.0):
+    client = node.create_client(srv_type, name)
+    spin.until(lambda: client.service_is_ready(), timeout, f"service {name}")
+    future = client.call_async(request)
+    spin.until(future.done, timeout, f"reply from {name}")
+    node.destroy_client(client)
+    return future.result()
+
+
+def _set_param(spin, node, name, value):
+    if isinstance(value, str):
+        pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    else:
+        pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
+    request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
+    return _call(spin, node, SetParameters, f"{NODE}/set_parameters", request).results[0]
+
+
+@pytest.fixture
+def source(executor):
+    src = SyntheticSource()
+    executor.add_node(src)
+    return src
+
+
+def _wait_for_actions(spin, recorder, count=3):
+    spin.until(lambda: len(recorder.values(contract.TOPIC_ACTION)) >= count, STARTUP_S, "actions from the node")
+
+
+def test_node_publishes_actions_bit_widths_and_diagnostics(spin, recorder, start_node, source):
+    start_node(control_rate_hz=RATE_HZ)
+    _wait_for_actions(spin, recorder, 10)
+    spin.until(lambda: any(s.message == "commanding" for s in _policy_statuses(recorder)), 10, "OK diagnostics")
+
+    actions = recorder.values(contract.TOPIC_ACTION)
+    assert all(len(a.data) == 7 and all(math.isfinite(v) for v in a.data) for a in actions)
+    assert actions[0].layout.dim[0].label == ",".join(ACTION_NAMES)
+    bits = [m.data for m in recorder.values(contract.TOPIC_BIT_WIDTH)]
+    assert bits and set(bits) <= set(BIT_WIDTHS)
+    assert all(math.isfinite(m.data) and m.data >= 0 for m in recorder.values(contract.TOPIC_SENSITIVITY))
+    twist = recorder.values(contract.TOPIC_TWIST)[-1]
+    assert twist.header.frame_id == "tool0"
+    # the twist is the action's delta over the control period
+    last = actions[len(recorder.values(contract.TOPIC_TWIST)) - 1]
+    assert twist.twist.linear.x == pytest.approx(last.data[0] * RATE_HZ, rel=1e-4)
+    assert recorder.values(contract.TOPIC_GRIPPER)
+    marker = recorder.values(contract.TOPIC_MARKERS)[-1].markers[0]
+    assert marker.text.startswith("W4A") and marker.header.frame_id == "base_link"
+
+    status = next(s for s in _policy_statuses(recorder) if s.message == "commanding")
+    values = _values(status)
+    assert set(contract.DIAGNOSTIC_KEYS) <= set(values)
+    assert int(values["activation_bits"]) in BIT_WIDTHS
+    assert values["weight_bits"] == "4" and values["precision_mode"] == "dyq"
+    assert float(values["latency_ms_p50"]) > 0 and float(values["input_age_ms"]) >= 0
+    assert "dyq_tiny_pi0" in values["model"]
+
+
+def test_fine_phase_raises_to_16_bits_and_coarse_phase_lowers_them_after_k_steps(
+    executor, spin, recorder, start_node
+):
+    k = 5
+    start_node(control_rate_hz=RATE_HZ, proxy_source="joint_state", downgrade_steps=k)
+    coarse = MotionPhase("coarse", 4.0, speed=1.2)
+    fine = MotionPhase("fine", 4.0, speed=0.03, jitter=0.1, jitter_hz=5.0)
+    src = SyntheticSource(script=(coarse, fine, coarse))
+    executor.add_node(src)
+    tagged: list[tuple[str, int]] = []
+    recorder.create_subscription(
+        UInt8,
+        contract.TOPIC_BIT_WIDTH,
+        lambda m: tagged.append((src.current_phase().name, m.data)),
+        10,
+    )
+    _wait_for_actions(spin, recorder, 1)
+    src.restart_script()
+    tagged.clear()
+    recorder.clear()
+    spin.for_(3 * 4.0 - 0.2)
+
+    phases = [p for p, _ in tagged]
+    first_fine, last_fine = phases.index("fine"), len(phases) - 1 - phases[::-1].index("fine")
+    coarse1, fine_bits, coarse2 = (
+        [b for _, b in tagged[:first_fine]],
+        [b for _, b in tagged[first_fine : last_fine + 1]],
+        [b for _, b in tagged[last_fine + 1 :]],
+    )
+    assert coarse1[-10:] and max(coarse1[-10:]) <= 4, f"coarse transport should run at low precision: {coarse1}"
+    assert 16 in fine_bits, f"fine alignment should reach 16 bits: {fine_bits}"
+    assert coarse2[-5:] and max(coarse2[-5:]) <= 4, f"coarse again should come back down: {coarse2}"
+
+    # Hysteresis rule, checked tick by tick on the published (sensitivity, bit width) pairs.
+    bits = [m.data for m in recorder.values(contract.TOPIC_BIT_WIDTH)]
+    sens = [m.data for m in recorder.values(contract.TOPIC_SENSITIVITY)]
+    n = min(len(bits), len(sens))
+    assert n > 100 and abs(len(bits) - len(sens)) <= 1
+    table = Thresholds()
+    downgrades = 0
+    for i in range(k, n):
+        wanted = table.lookup(sens[i])
+        assert bits[i] >= wanted, f"tick {i}: upgrade to {wanted} not immediate (bits {bits[i]})"
+        if bits[i] < bits[i - 1]:
+            downgrades += 1
+            asked = [table.lookup(s) for s in sens[i - k + 1 : i + 1]]
+            assert max(asked) < bits[i - 1], f"tick {i}: downgrade without {k} lower requests: {asked}"
+            assert bits[i] == max(asked)
+    assert downgrades >= 2
+
+
+def test_precision_mode_switch_at_run_time_and_rejected_parameters(spin, recorder, start_node, source):
+    start_node(control_rate_hz=RATE_HZ)
+    _wait_for_actions(spin, recorder)
+    node = recorder
+
+    result = _set_param(spin, node, "precision_mode", "w4a4")
+    assert result.successful, result.reason
+    spin.for_(0.5)
+    recorder.clear()
+    spin.for_(2.0)
+    bits = [m.data for m in recorder.values(contract.TOPIC_BIT_WIDTH)]
+    assert len(bits) >= 20 and set(bits) == {4}
+    assert len(recorder.values(contract.TOPIC_ACTION)) >= 20  # still commanding
+    assert any(_values(s)["precision_mode"] == "w4a4" for s in _policy_statuses(recorder))
+
+    for name, value, reason in (
+        ("theta_fp", 1.5, "range"),
+        ("theta_2_4", 0.9, "theta_2_4 <= theta_4_8 <= theta_fp"),
+        ("precision_mode", "w4a3", "not one of"),
+        ("control_rate_hz", 50.0, "read-only"),
+    ):
+        result = _set_param(spin, node, name, value)
+        assert not result.successful, f"{name}={value} was accepted"
+        assert reason in result.reason, result.reason
+
+
+def test_deactivate_publishes_one_hold_then_stops_commanding(spin, recorder, start_node, source):
+    start_node(control_rate_hz=RATE_HZ)
+    _wait_for_actions(spin, recorder)
+    request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_DEACTIVATE))
+    assert _call(spin, recorder, ChangeState, f"{NODE}/change_state", request).success
+    spin.for_(0.5)
+    hold = recorder.values(contract.TOPIC_ACTION)[-1]
+    assert list(hold.data[:6]) == [0.0] * 6
+    count = len(recorder.values(contract.TOPIC_ACTION))
+    spin.for_(1.0)
+    assert len(recorder.values(contract.TOPIC_ACTION)) == count
+    state = _call(spin, recorder, GetState, f"{NODE}/get_state", GetState.Request()).current_state
+    assert state.id == State.PRIMARY_STATE_INACTIVE
+
+
+def test_bad_model_path_fails_configure_and_node_stays_alive(spin, recorder, start_node, tmp_path):
+    proc = start_node(model_path=str(tmp_path / "no_such_model"))
+    spin.until(
+        lambda: any(s.level == s.ERROR and "not a directory" in s.message for s in _policy_statuses(recorder)),
+        STARTUP_S,
+        "ERROR diagnostics",
+    )
+    state = _call(spin, recorder, GetState, f"{NODE}/get_state", GetState.Request()).current_state
+    assert state.id == State.PRIMARY_STATE_UNCONFIGURED
+    assert proc.proc.poll() is None
