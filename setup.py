@@ -23,10 +23,11 @@ setup(
     install_requires=[
         "numpy",
         "pyyaml",
+        "tqdm",
         "safetensors",
         "tokenizers",
         "torch>=2.1",
-        "transformers>=5.3",
+        "transformers>=5.24,<6",
     ],
     extras_require={"test": ["pytest", "pytest-timeout", "ruff"]},
     zip_safe=True,

@@ -111,7 +111,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("stale_timeout_s", 1.0, "Inputs older than this stop commanding.", 0.01, 60.0),
     ParameterSpec("latency_budget_ms", 200.0, "Inference latency above which diagnostics warn.", 1.0, 60000.0),
     ParameterSpec("diagnostics_period_s", 1.0, "Period of the diagnostics status.", 0.05, 60.0, read_only=True),
-    ParameterSpec("noise_seed", 0, "Seed of the flow-matching noise; inference i of an episode uses seed+i.", 0, 2**31 - 1),
+    ParameterSpec(
+        "noise_seed", 0, "Seed of the flow-matching noise; inference i of an episode uses seed+i.", 0, 2**31 - 1
+    ),
     ParameterSpec("twist_frame_id", "tool0", "Frame of the published TwistStamped."),
     ParameterSpec("marker_frame_id", "base_link", "Frame of the rviz text marker."),
     ParameterSpec("autostart", True, "Configure and activate on start (plain ros2 run).", read_only=True),

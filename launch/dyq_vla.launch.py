@@ -1,11 +1,12 @@
 """Launch dyq_vla_node (a lifecycle node that configures and activates itself) with its parameters."""
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = (
     ("model_path", "", "Checkpoint directory; empty uses the embedded model."),

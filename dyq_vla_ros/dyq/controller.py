@@ -32,7 +32,8 @@ class Thresholds:
             if not 0.0 <= value <= 1.0:
                 return f"{name}={value} lies outside [0, 1]"
         if not theta_2_4 <= theta_4_8 <= theta_fp:
-            return f"thresholds must satisfy theta_2_4 <= theta_4_8 <= theta_fp, got {theta_2_4} / {theta_4_8} / {theta_fp}"
+            got = f"{theta_2_4} / {theta_4_8} / {theta_fp}"
+            return f"thresholds must satisfy theta_2_4 <= theta_4_8 <= theta_fp, got {got}"
         return ""
 
     def lookup(self, sensitivity: float) -> int:

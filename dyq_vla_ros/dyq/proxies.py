@@ -20,6 +20,7 @@ import numpy as np
 
 from dyq_vla_ros.dyq.errors import ProxyInputError
 
+
 class RunningP95:
     """95th percentile of a bounded history, falling back to a calibrated prior while it is short."""
 

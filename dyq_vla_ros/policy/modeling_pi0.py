@@ -124,8 +124,6 @@ class Pi0Policy(Policy):
         """Predict a [chunk_size, action_dim] chunk of actions in robot units."""
         inputs = self.processor.batch([observation.image], [observation.state], [observation.instruction])
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        chunk = self._model.sample_actions(
-            noise=self._noise(1), num_steps=self.config.num_inference_steps, **inputs
-        )
+        chunk = self._model.sample_actions(noise=self._noise(1), num_steps=self.config.num_inference_steps, **inputs)
         self._inference_index += 1
         return self.processor.unnormalize_actions(chunk[0])

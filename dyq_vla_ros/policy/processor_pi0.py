@@ -173,7 +173,7 @@ class Pi0Processor:
     def batch(self, images: Sequence[np.ndarray], states: Sequence[np.ndarray], instructions: Sequence[str]) -> dict:
         """Model inputs for a batch of observations."""
         pixels = torch.stack([self.image_tensor(im) for im in images])[:, None]
-        ids, masks = zip(*(self.token_ids(text) for text in instructions))
+        ids, masks = zip(*(self.token_ids(text) for text in instructions), strict=True)
         return {
             "pixel_values": pixels,
             "pixel_attention_mask": torch.ones(len(images), 1, dtype=torch.bool),

@@ -60,7 +60,7 @@ class W4AXLinear(nn.Module):
         return dequantize_int4(self.qweight, self.scales, self.in_features, dtype or self.compute_dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """y = Q_a(x) @ deq(W4)^T + b."""
+        """Y = Q_a(x) @ deq(W4)^T + b."""
         xq = fake_quantize_per_token(x, self.precision.bits)
         bias = None if self.bias is None else self.bias.to(x.dtype)
         return nn.functional.linear(xq, self.dequantized_weight(x.dtype), bias)

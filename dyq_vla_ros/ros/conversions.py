@@ -36,7 +36,7 @@ def check_image(msg: Image, *, max_pixels: int = 4096 * 4096) -> None:
     encoding = msg.encoding.lower()
     if encoding not in _ENCODINGS:
         raise ConversionError(f"unsupported image encoding {msg.encoding!r}; supported: {', '.join(_ENCODINGS)}")
-    channels, order = _ENCODINGS[encoding]
+    channels = _ENCODINGS[encoding][0]
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     if h <= 0 or w <= 0:
         raise ConversionError(f"image has zero size ({w}x{h})")

@@ -30,7 +30,7 @@ def make_status(
     return status
 
 
-def make_array(status: DiagnosticStatus, stamp) -> DiagnosticArray:  # noqa: ANN001 - builtin_interfaces/Time
+def make_array(status: DiagnosticStatus, stamp) -> DiagnosticArray:
     """DiagnosticArray carrying one status."""
     array = DiagnosticArray()
     array.header.stamp = stamp

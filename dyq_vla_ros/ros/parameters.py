@@ -41,5 +41,7 @@ def validate(values: Mapping[str, object]) -> str:
         if spec.choices and values.get(spec.name) not in spec.choices:
             return f"{spec.name}={values.get(spec.name)!r} is not one of: {', '.join(spec.choices)}"
     return Thresholds.problem_of(
-        float(values["theta_2_4"]), float(values["theta_4_8"]), float(values["theta_fp"])  # type: ignore[arg-type]
+        float(values["theta_2_4"]),
+        float(values["theta_4_8"]),
+        float(values["theta_fp"]),  # type: ignore[arg-type]
     )

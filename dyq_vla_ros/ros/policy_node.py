@@ -84,7 +84,7 @@ class PolicyNode(LifecycleNode):
         self._reset_runtime()
 
     # ------------------------------------------------------------------ helpers
-    def _param(self, name: str):  # noqa: ANN202 - parameter values are of several types
+    def _param(self, name: str):
         return self.get_parameter(name).value
 
     def _reset_runtime(self) -> None:
@@ -382,11 +382,11 @@ class PolicyNode(LifecycleNode):
                 self._inflight = True
             self._request.set()
 
-    def _active_sample(self):  # noqa: ANN202 - ProxySample | None
+    def _active_sample(self):
         proxies = self._action_proxies if self._param("proxy_source") == "action" else self._joint_proxies
         return proxies.estimator.last
 
-    def _update_proxies(self, update) -> None:  # noqa: ANN001 - zero-argument callable
+    def _update_proxies(self, update) -> None:
         try:
             update()
         except ProxyInputError as exc:

@@ -31,9 +31,9 @@ class MotionPhase:
     jitter_hz: float = 2.5
 
 
-COARSE = MotionPhase("coarse", 3.0, speed=1.2)
-FINE = MotionPhase("fine", 3.0, speed=0.02, jitter=0.6)
-DEFAULT_SCRIPT = (COARSE, FINE, COARSE)
+COARSE = MotionPhase("coarse", 4.0, speed=1.2)
+FINE = MotionPhase("fine", 4.0, speed=0.03, jitter=0.1, jitter_hz=5.0)
+DEFAULT_SCRIPT = (COARSE, FINE)
 
 
 class MotionScript:

@@ -87,7 +87,13 @@ def test_k_equal_one_downgrades_at_once():
 
 @pytest.mark.parametrize(
     ("mode", "bits"),
-    [(PrecisionMode.FP, 16), (PrecisionMode.W4A16, 16), (PrecisionMode.W4A8, 8), (PrecisionMode.W4A4, 4), (PrecisionMode.W4A2, 2)],
+    [
+        (PrecisionMode.FP, 16),
+        (PrecisionMode.W4A16, 16),
+        (PrecisionMode.W4A8, 8),
+        (PrecisionMode.W4A4, 4),
+        (PrecisionMode.W4A2, 2),
+    ],
 )
 def test_static_modes_pin_the_width(mode, bits):
     c = PrecisionController(mode)

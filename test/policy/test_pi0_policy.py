@@ -120,7 +120,7 @@ def test_missing_and_pickle_files_named(tmp_path):
     ck = tmp_path / "ck"
     shutil.copytree(EMBEDDED_MODEL_DIR, ck)
     (ck / "tokenizer.json").unlink()
-    with pytest.raises(CheckpointError, match="tokenizer.json"):
+    with pytest.raises(CheckpointError, match=r"tokenizer\.json"):
         Pi0Policy(ck)
     shutil.copy(EMBEDDED_MODEL_DIR / "tokenizer.json", ck)
     (ck / "model.safetensors").rename(ck / "pytorch_model.bin")

@@ -66,7 +66,9 @@ class Recorder(Node):
         )
         for topic, msg_type in topics:
             self.create_subscription(msg_type, topic, self._store(topic), COMMAND_QOS)
-        self.create_subscription(DiagnosticArray, contract.TOPIC_DIAGNOSTICS, self._store(contract.TOPIC_DIAGNOSTICS), 10)
+        self.create_subscription(
+            DiagnosticArray, contract.TOPIC_DIAGNOSTICS, self._store(contract.TOPIC_DIAGNOSTICS), 10
+        )
 
     def _store(self, topic: str):
         def callback(msg) -> None:

@@ -13,7 +13,7 @@ from std_msgs.msg import UInt8
 
 from dyq_vla_ros import contract
 from dyq_vla_ros.dyq import Thresholds
-from dyq_vla_ros.ros.synthetic_source import MotionPhase, SyntheticSource
+from dyq_vla_ros.ros.synthetic_source import COARSE, FINE, SyntheticSource
 from dyq_vla_ros.types import ACTION_NAMES, BIT_WIDTHS
 
 STARTUP_S = 90.0  # importing torch and transformers on a busy 2-core machine
@@ -22,7 +22,12 @@ NODE = f"/{contract.NODE_NAME}"
 
 
 def _policy_statuses(recorder):
-    return [s for m in recorder.values(contract.TOPIC_DIAGNOSTICS) for s in m.status if s.name == contract.DIAGNOSTIC_STATUS_NAME]
+    return [
+        s
+        for m in recorder.values(contract.TOPIC_DIAGNOSTICS)
+        for s in m.status
+        if s.name == contract.DIAGNOSTIC_STATUS_NAME
+    ]
 
 
 def _values(status) -> dict[str, str]:
@@ -87,14 +92,10 @@ def test_node_publishes_actions_bit_widths_and_diagnostics(spin, recorder, start
     assert "dyq_tiny_pi0" in values["model"]
 
 
-def test_fine_phase_raises_to_16_bits_and_coarse_phase_lowers_them_after_k_steps(
-    executor, spin, recorder, start_node
-):
+def test_fine_phase_raises_to_16_bits_and_coarse_phase_lowers_them_after_k_steps(executor, spin, recorder, start_node):
     k = 5
     start_node(control_rate_hz=RATE_HZ, proxy_source="joint_state", downgrade_steps=k)
-    coarse = MotionPhase("coarse", 4.0, speed=1.2)
-    fine = MotionPhase("fine", 4.0, speed=0.03, jitter=0.1, jitter_hz=5.0)
-    src = SyntheticSource(script=(coarse, fine, coarse))
+    src = SyntheticSource(script=(COARSE, FINE, COARSE))
     executor.add_node(src)
     tagged: list[tuple[str, int]] = []
     recorder.create_subscription(
@@ -107,7 +108,7 @@ def test_fine_phase_raises_to_16_bits_and_coarse_phase_lowers_them_after_k_steps
     src.restart_script()
     tagged.clear()
     recorder.clear()
-    spin.for_(3 * 4.0 - 0.2)
+    spin.for_(2 * COARSE.duration_s + FINE.duration_s - 0.2)
 
     phases = [p for p, _ in tagged]
     first_fine, last_fine = phases.index("fine"), len(phases) - 1 - phases[::-1].index("fine")

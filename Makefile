@@ -1,0 +1,40 @@
+# Set-up, tests and demo on a machine with nothing but Python >= 3.10.
+# On a ROS 2 machine use colcon instead (see README).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch; on other platforms set TORCH to the requirement that fits (e.g. a CUDA build).
+TORCH ?= torch==2.13.0
+ROS_WHEELS := ros-rclpy ros-std-msgs ros-sensor-msgs ros-diagnostic-msgs ros-geometry-msgs \
+	ros-visualization-msgs ros-rmw-fastrtps-cpp
+
+# Keep DDS discovery on this machine unless the caller says otherwise.
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: setup test demo lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py setup.cfg Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, so that nothing later pulls a multi-GB CUDA build
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet $(ROS_WHEELS)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+demo: setup
+	$(VENV)/bin/dyq-vla demo
+
+clean:
+	rm -rf $(VENV) build install log *.egg-info

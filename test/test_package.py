@@ -1,0 +1,107 @@
+"""Packaging, launch file and parameter file agree with the contract (static: no launch/ros2 here)."""
+
+import ast
+import configparser
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dyq_vla_ros import contract
+
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCH = ROOT / "launch" / "dyq_vla.launch.py"
+
+
+def test_package_xml_is_format_3_ament_python_with_runtime_deps():
+    root = ET.parse(ROOT / "package.xml").getroot()
+    assert root.tag == "package" and root.get("format") == "3"
+    assert root.findtext("name") == contract.PACKAGE
+    assert root.find("export/build_type").text == "ament_python"
+    deps = {e.text for e in root.findall("exec_depend")}
+    needed = {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "geometry_msgs", "visualization_msgs"}
+    assert needed | {"launch", "launch_ros", "lifecycle_msgs"} <= deps
+
+
+def test_setup_cfg_puts_executables_where_ros2_run_looks():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert cfg["develop"]["script_dir"] == f"$base/lib/{contract.PACKAGE}"
+    assert cfg["install"]["install_scripts"] == f"$base/lib/{contract.PACKAGE}"
+    assert (ROOT / "resource" / contract.PACKAGE).is_file()
+
+
+def _setup_call() -> ast.Call:
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    return next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup")
+
+
+def test_setup_py_entry_points_and_installed_data():
+    call = _setup_call()
+    kwargs = {k.arg: k.value for k in call.keywords}
+    scripts = ast.literal_eval(kwargs["entry_points"])["console_scripts"]
+    names = {s.split("=")[0].strip(): s.split("=")[1].strip() for s in scripts}
+    assert names[contract.NODE_EXECUTABLE] == "dyq_vla_ros.ros.dyq_vla_node:main"
+    source = ast.unparse(kwargs["data_files"])
+    for needle in ("launch/*.launch.py", "config/*.yaml", "package.xml", "resource_index/packages"):
+        assert needle in source
+
+
+def test_parameter_file_matches_contract_defaults():
+    data = yaml.safe_load((ROOT / "config" / "dyq_vla.yaml").read_text())
+    params = data["/**"]["ros__parameters"]
+    assert params == contract.PARAMETER_DEFAULTS
+
+
+def test_analyzers_file_groups_the_policy_status():
+    data = yaml.safe_load((ROOT / "config" / "analyzers.yaml").read_text())
+    analyzer = data["/**"]["ros__parameters"]["dyq_vla"]
+    assert analyzer["type"] == "diagnostic_aggregator/GenericAnalyzer"
+    assert any(contract.DIAGNOSTIC_STATUS_NAME.startswith(p) for p in analyzer["startswith"])
+
+
+@pytest.fixture(scope="module")
+def launch_tree() -> ast.Module:
+    return ast.parse(LAUNCH.read_text(), filename=str(LAUNCH))
+
+
+def _call(tree: ast.Module, name: str) -> ast.Call:
+    return next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == name)
+
+
+def test_launch_file_structure(launch_tree):
+    funcs = {n.name for n in launch_tree.body if isinstance(n, ast.FunctionDef)}
+    assert "generate_launch_description" in funcs
+    imports = {(n.module, a.name) for n in launch_tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert ("launch_ros.actions", "LifecycleNode") in imports
+    node = {k.arg: k.value for k in _call(launch_tree, "LifecycleNode").keywords}
+    assert ast.literal_eval(node["package"]) == contract.PACKAGE
+    assert ast.literal_eval(node["executable"]) == contract.NODE_EXECUTABLE
+    assert ast.literal_eval(node["name"]) == contract.NODE_NAME
+    assert "namespace" in node  # required by launch_ros LifecycleNode on Jazzy
+
+
+def test_launch_arguments_parameters_and_remappings_use_contract_names(launch_tree):
+    args = next(n for n in launch_tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS")
+    arguments = {name: default for name, default, _ in ast.literal_eval(args.value)}
+    for name in ("model_path", "precision_mode", "device", "autostart"):
+        assert name in arguments
+    assert arguments["precision_mode"] == contract.PARAMETER_DEFAULTS["precision_mode"]
+    assert arguments["device"] == contract.PARAMETER_DEFAULTS["device"]
+
+    node = {k.arg: k.value for k in _call(launch_tree, "LifecycleNode").keywords}
+    overrides = next(e for e in node["parameters"].elts if isinstance(e, ast.Dict))
+    keys = {ast.literal_eval(k) for k in overrides.keys}
+    assert keys <= set(contract.PARAMETER_DEFAULTS) and "autostart" in keys
+    for value in overrides.values:  # every override names its type so '' and 'true' parse as intended
+        assert isinstance(value, ast.Call) and value.func.id == "ParameterValue"
+        assert any(k.arg == "value_type" for k in value.keywords)
+    remapped = {ast.literal_eval(t.elts[0]) for t in node["remappings"].elts}
+    assert remapped <= set(contract.SUBSCRIBED_TOPICS + contract.PUBLISHED_TOPICS)
+    substituted = {t.elts[1].args[0].value for t in node["remappings"].elts}
+    assert substituted <= set(arguments)
+    config = ast.unparse(
+        next(n for n in ast.walk(launch_tree) if isinstance(n, ast.List) and "config" in ast.unparse(n))
+    )
+    assert "'dyq_vla.yaml'" in config and (ROOT / "config" / "dyq_vla.yaml").is_file()
