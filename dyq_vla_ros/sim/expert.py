@@ -1,0 +1,118 @@
+"""A scripted expert that solves peg-in-hole from privileged state, with optional action noise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dyq_vla_ros.sim.env import MAX_ROTATION, MAX_TRANSLATION, PegInHoleEnv, tool_yaw
+from dyq_vla_ros.sim.kinematics import matrix_to_rotvec
+from dyq_vla_ros.sim.scene import BLOCK_HEIGHT, yaw_error
+
+GRIP_HEIGHT = 0.035
+"""Tool-tip height above a peg's bottom at which the expert closes the gripper."""
+TRANSPORT_Z = 0.16
+FINE_STEP = 0.004
+FINE_RADIUS = 0.02
+
+
+def down_rotation(yaw: float) -> np.ndarray:
+    """Tool orientation pointing straight down with its x axis at yaw."""
+    x = np.array([np.cos(yaw), np.sin(yaw), 0.0])
+    z = np.array([0.0, 0.0, -1.0])
+    return np.stack([x, np.cross(z, x), z], axis=1)
+
+
+class ScriptedExpert:
+    """Decides each action afresh from the simulator state, so it also corrects injected noise.
+
+    Coarse phases (approach, transport) move at up to MAX_TRANSLATION per step; fine phases
+    (alignment, insertion) move at most FINE_STEP per step with millimetre targets.
+    """
+
+    def __init__(self, env: PegInHoleEnv) -> None:
+        self.env = env
+        self.phase = "approach"
+        self.step_scale = MAX_TRANSLATION
+        """Largest translation the last action allowed; injected noise scales with it."""
+
+    def _toward(self, target: np.ndarray, yaw: float, max_step: float, gripper: float) -> np.ndarray:
+        self.step_scale = max_step
+        tool = self.env.tool_pose
+        err = target - tool[:3, 3]
+        norm = np.linalg.norm(err)
+        d_pos = err if norm <= max_step else err * (max_step / norm)
+        d_rot = np.clip(matrix_to_rotvec(down_rotation(yaw) @ tool[:3, :3].T), -MAX_ROTATION, MAX_ROTATION)
+        return np.concatenate([np.clip(d_pos, -MAX_TRANSLATION, MAX_TRANSLATION), d_rot, [gripper]])
+
+    def act(self) -> np.ndarray:
+        """The expert's action in the current state."""
+        env = self.env
+        scene, task = env.scene, env.task
+        tool = env.tool_pose
+        tip, yaw = tool[:3, 3], tool_yaw(tool)
+        peg_i = scene.peg(task.peg_colour)
+        peg = scene.pegs[peg_i]
+        if env.success:
+            self.phase = "release"
+            return np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+        if env.held != peg_i:
+            if env.closed:  # holding nothing useful: open and back off upward
+                self.phase = "open"
+                return self._toward(tip + np.array([0.0, 0.0, 0.02]), yaw, MAX_TRANSLATION, -1.0)
+            want_yaw = yaw + yaw_error(peg.yaw, yaw)
+            grasp = np.array([peg.pos[0], peg.pos[1], peg.pos[2] + GRIP_HEIGHT])
+            xy_err = np.linalg.norm(tip[:2] - grasp[:2])
+            hover = max(peg.top + 0.04, 0.12 if xy_err > 0.05 else 0.0)
+            if xy_err > 0.006 or abs(yaw - want_yaw) > np.deg2rad(4):
+                self.phase = "approach"
+                z = hover if tip[2] < hover - 0.01 and xy_err > 0.02 else max(hover, grasp[2])
+                return self._toward(np.array([grasp[0], grasp[1], z]), want_yaw, MAX_TRANSLATION, -1.0)
+            if tip[2] > grasp[2] + 0.003:
+                self.phase = "descend"
+                return self._toward(grasp, want_yaw, MAX_TRANSLATION / 2, -1.0)
+            self.phase = "grasp"
+            return self._toward(grasp, want_yaw, FINE_STEP, 1.0)
+        block = scene.blocks[scene.block(task.hole_colour)]
+        want_yaw = yaw + yaw_error(block.yaw, peg.yaw)
+        depth = env.grip_depth()
+        xy_err = np.linalg.norm(block.xy - tip[:2] - (peg.pos[:2] - tip[:2]))
+        # tool-tip target that puts the peg's centre over the hole's centre
+        tip_xy = tip[:2] + (block.xy - peg.pos[:2])
+        if xy_err > FINE_RADIUS:
+            self.phase = "transport"
+            z = TRANSPORT_Z if tip[2] < TRANSPORT_Z - 0.01 and xy_err > 0.05 else max(TRANSPORT_Z, tip[2])
+            return self._toward(np.array([*tip_xy, z]), want_yaw, MAX_TRANSLATION, 1.0)
+        aligned = xy_err < 0.0012 and abs(yaw_error(block.yaw, peg.yaw)) < np.deg2rad(1.5)
+        above = BLOCK_HEIGHT + 0.01 + depth
+        if not aligned and peg.pos[2] >= BLOCK_HEIGHT:
+            self.phase = "align"
+            return self._toward(np.array([*tip_xy, above]), want_yaw, FINE_STEP, 1.0)
+        self.phase = "insert"
+        return self._toward(np.array([*tip_xy, depth]), want_yaw, FINE_STEP, 1.0)
+
+
+def run_expert_episode(
+    env: PegInHoleEnv,
+    seed: int,
+    *,
+    noise_std: float = 0.0,
+    noise_rng: np.random.Generator | None = None,
+    render: bool = False,
+) -> tuple[bool, int]:
+    """Roll out the expert on a seed; returns (success, steps).
+
+    With noise_std > 0 the executed action gets Gaussian noise of noise_std times the current
+    phase's step size (so fine phases get millimetre noise), while the expert keeps correcting.
+    """
+    env.reset(seed)
+    expert = ScriptedExpert(env)
+    rng = noise_rng or np.random.default_rng(seed)
+    while not env.done:
+        action = expert.act()
+        if noise_std > 0.0:
+            action = action.copy()
+            scale = expert.step_scale / MAX_TRANSLATION
+            action[:3] += rng.normal(0.0, noise_std * expert.step_scale, 3)
+            action[3:6] += rng.normal(0.0, noise_std * scale * MAX_ROTATION, 3)
+        env.step(action, render=render)
+    return env.success, env.steps
