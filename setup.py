@@ -22,7 +22,9 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "numpy",
+        "opencv-python-headless",
         "pyyaml",
+        "rosbags>=0.10",
         "tqdm",
         "safetensors",
         "tokenizers",
@@ -39,6 +41,7 @@ setup(
     entry_points={
         "console_scripts": [
             "dyq_vla_node = dyq_vla_ros.ros.dyq_vla_node:main",
+            "sim_robot_node = dyq_vla_ros.ros.sim_robot_node:main",
             "dyq-vla = dyq_vla_ros.cli:main",
         ],
     },

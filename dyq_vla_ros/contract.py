@@ -120,3 +120,30 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 PARAMETER_DEFAULTS: dict[str, object] = {p.name: p.default for p in PARAMETERS}
+
+# The simulated robot (sim_robot_node).
+SIM_NODE_NAME = "sim_robot_node"
+SIM_NODE_EXECUTABLE = "sim_robot_node"
+TOPIC_EPISODE_RESULT = "/sim/episode_result"
+"""std_msgs/String holding one JSON object per finished episode."""
+
+SIM_PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("episodes", 0, "Episodes to run; 0 runs until shut down.", 0, 1_000_000, read_only=True),
+    ParameterSpec(
+        "first_seed",
+        1_000_000,
+        "Seed of the first episode (held-out seeds start at 1000000).",
+        0,
+        2**31 - 1,
+        read_only=True,
+    ),
+    ParameterSpec("max_steps", 200, "Actions per episode before it times out.", 1, 100_000, read_only=True),
+    ParameterSpec("episode_timeout_s", 120.0, "Wall-clock limit of an episode.", 1.0, 36_000.0, read_only=True),
+    ParameterSpec("camera_rate_hz", 15.0, "Camera frame rate.", 0.5, 200.0, read_only=True),
+    ParameterSpec("joint_rate_hz", 50.0, "Joint state rate.", 0.5, 2000.0, read_only=True),
+    ParameterSpec("image_width", 128, "Camera image width.", 16, 4096, read_only=True),
+    ParameterSpec("image_height", 128, "Camera image height.", 16, 4096, read_only=True),
+    ParameterSpec("reset_pause_s", 0.5, "Pause between episodes.", 0.0, 60.0, read_only=True),
+    ParameterSpec("exit_when_done", False, "Shut the node down after the last episode.", read_only=True),
+)
+SIM_PARAMETER_DEFAULTS: dict[str, object] = {p.name: p.default for p in SIM_PARAMETERS}

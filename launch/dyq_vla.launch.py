@@ -1,18 +1,18 @@
 """Launch dyq_vla_node (a lifecycle node that configures and activates itself) with its parameters."""
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from launch import LaunchDescription
-
 ARGUMENTS = (
     ("model_path", "", "Checkpoint directory; empty uses the embedded model."),
     ("precision_mode", "dyq", "fp, w4a16, w4a8, w4a4, w4a2 or dyq."),
     ("device", "auto", "auto, cpu or cuda."),
     ("proxy_source", "action", "action or joint_state."),
+    ("control_rate_hz", "10.0", "Rate at which actions are published."),
     ("namespace", "", "Namespace of the node."),
     ("autostart", "true", "Configure and activate the node on start."),
     ("image_topic", "/camera/image_raw", "Camera image input."),
@@ -44,6 +44,7 @@ def generate_launch_description() -> LaunchDescription:
                 "precision_mode": ParameterValue(LaunchConfiguration("precision_mode"), value_type=str),
                 "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
                 "proxy_source": ParameterValue(LaunchConfiguration("proxy_source"), value_type=str),
+                "control_rate_hz": ParameterValue(LaunchConfiguration("control_rate_hz"), value_type=float),
                 "autostart": ParameterValue(LaunchConfiguration("autostart"), value_type=bool),
             },
         ],

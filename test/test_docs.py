@@ -27,3 +27,12 @@ def test_every_diagnostic_key_documented(key):
 def test_the_two_commands_come_first():
     first_block = README.split("```")[1]
     assert "make demo" in first_block and "make test" in first_block
+
+
+@pytest.mark.parametrize("name", [p.name for p in contract.SIM_PARAMETERS])
+def test_every_sim_parameter_documented(name):
+    assert f"`{name}`" in README
+
+
+def test_episode_result_topic_documented():
+    assert f"`{contract.TOPIC_EPISODE_RESULT}`" in README

@@ -105,3 +105,49 @@ def test_launch_arguments_parameters_and_remappings_use_contract_names(launch_tr
         next(n for n in ast.walk(launch_tree) if isinstance(n, ast.List) and "config" in ast.unparse(n))
     )
     assert "'dyq_vla.yaml'" in config and (ROOT / "config" / "dyq_vla.yaml").is_file()
+
+
+SIM_LAUNCH = ROOT / "launch" / "sim_demo.launch.py"
+
+
+def test_launch_default_control_rate_matches_contract(launch_tree):
+    args = next(n for n in launch_tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS")
+    arguments = {name: default for name, default, _ in ast.literal_eval(args.value)}
+    assert float(arguments["control_rate_hz"]) == contract.PARAMETER_DEFAULTS["control_rate_hz"]
+
+
+def test_sim_demo_launch_includes_the_policy_launch_and_starts_the_simulator():
+    tree = ast.parse(SIM_LAUNCH.read_text())
+    node = {k.arg: k.value for k in _call(tree, "Node").keywords}
+    assert ast.literal_eval(node["executable"]) == contract.SIM_NODE_EXECUTABLE
+    sim_keys = {ast.literal_eval(k) for k in next(e for e in node["parameters"].elts if isinstance(e, ast.Dict)).keys}
+    assert sim_keys <= set(contract.SIM_PARAMETER_DEFAULTS)
+    include = ast.unparse(_call(tree, "IncludeLaunchDescription"))
+    assert "'dyq_vla.launch.py'" in include
+    policy_args = {
+        a[0]
+        for a in ast.literal_eval(
+            next(
+                n
+                for n in ast.parse(LAUNCH.read_text()).body
+                if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS"
+            ).value
+        )
+    }
+    passed = {
+        ast.literal_eval(k)
+        for k in next(n for n in ast.walk(_call(tree, "IncludeLaunchDescription")) if isinstance(n, ast.Dict)).keys
+    }
+    assert passed <= policy_args  # every argument handed to the included launch file is declared there
+    recorded = ast.literal_eval(
+        next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "RECORDED_TOPICS").value
+    )
+    assert set(recorded) <= set(
+        contract.SUBSCRIBED_TOPICS + contract.PUBLISHED_TOPICS + (contract.TOPIC_EPISODE_RESULT,)
+    )
+
+
+def test_sim_entry_point_exists():
+    kwargs = {k.arg: k.value for k in _setup_call().keywords}
+    scripts = ast.literal_eval(kwargs["entry_points"])["console_scripts"]
+    assert any(s.startswith(f"{contract.SIM_NODE_EXECUTABLE} = dyq_vla_ros.ros.sim_robot_node:main") for s in scripts)

@@ -1,7 +1,8 @@
-"""The closed-loop demo: dyq_vla_node in its own process, driven by the synthetic robot over DDS."""
+"""The closed-loop demo: sim_robot_node and dyq_vla_node as separate processes talking over DDS."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,107 +10,143 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
-from std_msgs.msg import Float32MultiArray, UInt8
+from std_msgs.msg import String, UInt8
 from tqdm import tqdm
 
 from dyq_vla_ros import contract
+from dyq_vla_ros.bags import BagRecorder
+from dyq_vla_ros.ros.bag_recorder import TopicRecorder
 from dyq_vla_ros.ros.qos import COMMAND_QOS
-from dyq_vla_ros.ros.synthetic_source import SyntheticSource
+from dyq_vla_ros.ros.sim_robot_node import RESULT_QOS
+from dyq_vla_ros.types import BIT_WIDTHS
 
 
 @dataclass
 class DemoSummary:
-    """What the demo observed on the node's topics."""
+    """What the demo observed on the nodes' topics."""
 
-    actions: int = 0
-    bits_by_phase: dict[str, Counter] = field(default_factory=dict)
+    results: list[dict] = field(default_factory=list)
+    bits: Counter = field(default_factory=Counter)
     diagnostics: dict[str, str] = field(default_factory=dict)
-    level: int = -1
-    message: str = ""
+    model_note: str = ""
+
+    @property
+    def success_rate(self) -> float:
+        """Share of successful episodes."""
+        return float(np.mean([r["success"] for r in self.results])) if self.results else 0.0
 
     def table(self) -> str:
         """Human-readable summary."""
-        lines = [f"{'phase':<10}{'ticks':>7}" + "".join(f"{f'{b}-bit':>9}" for b in contract_bits())]
-        for phase, counts in self.bits_by_phase.items():
-            total = sum(counts.values())
-            shares = "".join(f"{100.0 * counts[b] / total:>8.1f}%" for b in contract_bits())
-            lines.append(f"{phase:<10}{total:>7}{shares}")
+        n = len(self.results)
+        total = sum(self.bits.values()) or 1
         d = self.diagnostics
-        lines += [
-            f"actions published: {self.actions}",
-            f"policy latency: p50 {d.get('latency_ms_p50', '?')} ms, p99 {d.get('latency_ms_p99', '?')} ms; "
-            f"switches {d.get('switch_count', '?')}; dropped frames {d.get('dropped_frames', '?')}",
-            f"diagnostics: level {self.level} '{self.message}'",
+        rows = [
+            ("episodes", str(n)),
+            ("success rate", f"{100 * self.success_rate:.1f} % ({sum(r['success'] for r in self.results)}/{n})"),
+            ("mean episode length", f"{np.mean([r['steps'] for r in self.results]):.1f} steps" if n else "-"),
+            ("policy latency", f"mean {d.get('latency_ms_mean', '?')} ms, p99 {d.get('latency_ms_p99', '?')} ms"),
+            ("bit-width share", "  ".join(f"{b}-bit {100 * self.bits[b] / total:.1f} %" for b in BIT_WIDTHS)),
+            ("precision switches", d.get("switch_count", "?")),
         ]
+        lines = [f"{name:<22}{value}" for name, value in rows]
+        if self.model_note:
+            lines.append(self.model_note)
         return "\n".join(lines)
 
 
-def contract_bits() -> tuple[int, ...]:
-    """Bit widths in table order."""
-    return (2, 4, 8, 16)
+def _start(module: str, params: dict[str, object]) -> subprocess.Popen:
+    args = [sys.executable, "-m", module, "--ros-args"]
+    for key, value in params.items():
+        args += ["-p", f"{key}:={value}"]
+    return subprocess.Popen(args)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def run_demo(
-    *, duration_s: float = 20.0, params: dict[str, object] | None = None, startup_s: float = 120.0
+    *,
+    episodes: int = 3,
+    policy_params: dict[str, object] | None = None,
+    sim_params: dict[str, object] | None = None,
+    bag: Path | None = None,
+    timeout_s: float | None = None,
 ) -> DemoSummary:
-    """Start the node, play the synthetic robot for duration_s once commanding starts, and summarise."""
+    """Run `episodes` closed-loop episodes and summarise them; optionally record a bag."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    args = [sys.executable, "-m", "dyq_vla_ros.ros.dyq_vla_node", "--ros-args"]
-    for key, value in (params or {}).items():
-        args += ["-p", f"{key}:={value}"]
-    node_proc = subprocess.Popen(args)
-    rclpy.init()
+    sim_args = {"episodes": episodes, **(sim_params or {})}
+    procs = [
+        _start("dyq_vla_ros.ros.sim_robot_node", sim_args),
+        _start("dyq_vla_ros.ros.dyq_vla_node", dict(policy_params or {})),
+    ]
+    context = rclpy.Context()  # private, so the demo also runs inside programs that use rclpy themselves
+    rclpy.init(context=context)
     summary = DemoSummary()
-    source = SyntheticSource()
-    listener = rclpy.create_node("dyq_vla_demo_listener")
+    running = [False]
+    listener = rclpy.create_node("dyq_vla_demo_listener", context=context)
+
+    def on_result(msg: String) -> None:
+        summary.results.append(json.loads(msg.data))
+        running[0] = False
+
+    def on_instruction(_msg: String) -> None:
+        running[0] = True
 
     def on_bits(msg: UInt8) -> None:
-        summary.bits_by_phase.setdefault(source.current_phase().name, Counter())[msg.data] += 1
-
-    def on_action(_msg: Float32MultiArray) -> None:
-        summary.actions += 1
+        if running[0]:
+            summary.bits[msg.data] += 1
 
     def on_diag(msg: DiagnosticArray) -> None:
         for status in msg.status:
             if status.name == contract.DIAGNOSTIC_STATUS_NAME:
                 summary.diagnostics = {kv.key: kv.value for kv in status.values}
-                summary.level, summary.message = int.from_bytes(status.level, "little"), status.message
 
+    listener.create_subscription(String, contract.TOPIC_EPISODE_RESULT, on_result, RESULT_QOS)
+    listener.create_subscription(String, contract.TOPIC_INSTRUCTION, on_instruction, COMMAND_QOS)
     listener.create_subscription(UInt8, contract.TOPIC_BIT_WIDTH, on_bits, COMMAND_QOS)
-    listener.create_subscription(Float32MultiArray, contract.TOPIC_ACTION, on_action, COMMAND_QOS)
     listener.create_subscription(DiagnosticArray, contract.TOPIC_DIAGNOSTICS, on_diag, 10)
-    executor = SingleThreadedExecutor()
-    executor.add_node(source)
+    executor = SingleThreadedExecutor(context=context)
     executor.add_node(listener)
+    recorder = None
+    if bag is not None:
+        recorder = TopicRecorder(BagRecorder(bag), context=context)
+        executor.add_node(recorder)
+    deadline = time.monotonic() + (timeout_s or 120.0 + 60.0 * episodes)
     try:
-        deadline = time.monotonic() + startup_s
-        print("starting dyq_vla_node (loading and quantizing the model) ...", flush=True)
-        while summary.actions == 0:
-            if time.monotonic() > deadline or node_proc.poll() is not None:
-                raise RuntimeError("dyq_vla_node did not start commanding; see its log above")
-            executor.spin_once(timeout_sec=0.05)
-        source.restart_script()
-        summary.bits_by_phase.clear()
-        end = time.monotonic() + duration_s
-        with tqdm(total=int(duration_s), desc="demo", unit="s", mininterval=1.0) as bar:
-            while (now := time.monotonic()) < end:
+        with tqdm(total=episodes, desc="episodes", unit="ep") as bar:
+            while len(summary.results) < episodes:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"demo timed out with {len(summary.results)}/{episodes} episodes")
+                if any(p.poll() is not None for p in procs):
+                    raise RuntimeError("a demo node exited early; see its log above")
                 executor.spin_once(timeout_sec=0.05)
-                done = int(duration_s - (end - now))
-                if done > bar.n:
-                    bar.set_postfix(phase=source.current_phase().name, bits=summary.diagnostics.get("activation_bits"))
-                    bar.update(done - bar.n)
+                if bar.n < len(summary.results):
+                    bar.update(len(summary.results) - bar.n)
+                    bar.set_postfix(success=f"{100 * summary.success_rate:.0f}%")
+        if recorder is not None:  # let the recorder receive what the listener already has
+            drain = time.monotonic() + 2.0
+            while recorder.bag.counts.get(contract.TOPIC_EPISODE_RESULT, 0) < episodes and time.monotonic() < drain:
+                executor.spin_once(timeout_sec=0.05)
     finally:
+        for proc in reversed(procs):
+            _stop(proc)
         executor.shutdown()
-        source.destroy_node()
+        if recorder is not None:
+            recorder.destroy_node()
+            recorder.bag.close()
         listener.destroy_node()
-        rclpy.try_shutdown()
-        node_proc.send_signal(signal.SIGINT)
-        try:
-            node_proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
+        rclpy.try_shutdown(context=context)
     return summary

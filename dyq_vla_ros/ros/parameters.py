@@ -29,9 +29,9 @@ def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
     return desc
 
 
-def declare_all(node: Node) -> None:
-    """Declare every contract parameter on node."""
-    for spec in PARAMETERS:
+def declare_all(node: Node, specs: tuple[ParameterSpec, ...] = PARAMETERS) -> None:
+    """Declare every parameter of specs (default: the policy node's) on node."""
+    for spec in specs:
         node.declare_parameter(spec.name, spec.default, descriptor(spec))
 
 

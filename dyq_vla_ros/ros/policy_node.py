@@ -305,11 +305,10 @@ class PolicyNode(LifecycleNode):
             )
             return
         with self._lock:
-            changed = text != self._instruction
             self._instruction = text
-        if changed:
-            self.get_logger().info(f"new instruction: {text!r}; policy reset")
-            self._new_episode()
+        # every instruction message starts a new task, even when the text repeats (a new episode)
+        self.get_logger().info(f"instruction: {text!r}; new episode, policy reset")
+        self._new_episode()
 
     def _new_episode(self) -> None:
         """Reset policy, proxies and controller (16 bits) and drop the queued actions."""
@@ -488,7 +487,12 @@ class PolicyNode(LifecycleNode):
             level, message = diagnostics.WARN, f"not commanding: {self._stale_reason}"
         elif record["latency_ms_p99"] > self._param("latency_budget_ms"):
             level, message = diagnostics.WARN, "inference latency over budget"
-        extra = {"lifecycle_state": self._lifecycle_state, **self._counters}
+        latencies = list(self._latencies)
+        extra = {
+            "lifecycle_state": self._lifecycle_state,
+            "latency_ms_mean": float(np.mean(latencies)) if latencies else 0.0,
+            **self._counters,
+        }
         status = diagnostics.make_status(
             record, level=level, message=message, hardware_id=self.get_fully_qualified_name(), extra=extra
         )

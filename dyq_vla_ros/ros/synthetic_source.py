@@ -98,7 +98,8 @@ class SyntheticSource(Node):
         self._instruction_pub = self.create_publisher(String, contract.TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.create_timer(1.0 / image_rate_hz, self._publish_image)
         self.create_timer(1.0 / joint_rate_hz, self._publish_joints)
-        self.create_timer(0.5, self._publish_instruction)
+        self._instruction_sent = False
+        self.create_timer(0.2, self._publish_instruction)
 
     def restart_script(self) -> None:
         """Play the motion script from its first phase again."""
@@ -114,7 +115,12 @@ class SyntheticSource(Node):
         return self.script.phase_at(self.elapsed())
 
     def _publish_instruction(self) -> None:
-        self._instruction_pub.publish(String(data=self.instruction))
+        """Send the instruction once per matched subscriber (each message starts a new task)."""
+        if self._instruction_pub.get_subscription_count() == 0:
+            self._instruction_sent = False
+        elif not self._instruction_sent:
+            self._instruction_pub.publish(String(data=self.instruction))
+            self._instruction_sent = True
 
     def _publish_joints(self) -> None:
         now = self.get_clock().now()

@@ -23,10 +23,10 @@ from dyq_vla_ros.ros.qos import COMMAND_QOS
 
 
 class NodeProcess:
-    """dyq_vla_node started as its own process, as `ros2 run` would."""
+    """A node started as its own process, as `ros2 run` would."""
 
-    def __init__(self, params: dict[str, object], log_path: Path) -> None:
-        args = [sys.executable, "-m", "dyq_vla_ros.ros.dyq_vla_node", "--ros-args"]
+    def __init__(self, params: dict[str, object], log_path: Path, module: str = "dyq_vla_ros.ros.dyq_vla_node") -> None:
+        args = [sys.executable, "-m", module, "--ros-args"]
         for key, value in params.items():
             args += ["-p", f"{key}:={value}"]
         self.log_path = log_path
@@ -103,11 +103,11 @@ def executor(ros):
 
 
 @pytest.fixture
-def start_node(tmp_path, request):
+def node_processes(tmp_path, request):
     procs: list[NodeProcess] = []
 
-    def start(**params: object) -> NodeProcess:
-        proc = NodeProcess(params, tmp_path / f"node{len(procs)}.log")
+    def start(module: str, params: dict[str, object]) -> NodeProcess:
+        proc = NodeProcess(params, tmp_path / f"node{len(procs)}.log", module)
         procs.append(proc)
         return proc
 
@@ -117,6 +117,18 @@ def start_node(tmp_path, request):
         proc.stop()
         if failed:
             print(f"---- {proc.log_path.name} ----\n{proc.log()[-4000:]}")
+
+
+@pytest.fixture
+def start_node(node_processes):
+    """Start dyq_vla_node with parameters."""
+    return lambda **params: node_processes("dyq_vla_ros.ros.dyq_vla_node", params)
+
+
+@pytest.fixture
+def start_sim(node_processes):
+    """Start sim_robot_node with parameters."""
+    return lambda **params: node_processes("dyq_vla_ros.ros.sim_robot_node", params)
 
 
 @pytest.hookimpl(hookwrapper=True)
