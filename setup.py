@@ -31,7 +31,7 @@ setup(
         "torch>=2.1",
         "transformers>=5.24,<6",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout", "ruff"]},
+    extras_require={"test": ["hypothesis", "pytest", "pytest-timeout", "ruff"]},
     zip_safe=True,
     maintainer="dyq_vla_ros developers",
     maintainer_email="dev@dyq-vla.invalid",

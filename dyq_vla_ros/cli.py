@@ -48,6 +48,21 @@ def _cmd_sim_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_load_test(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.ros.load_test import run_load_test
+
+    height, width = (int(v) for v in args.image_size.split("x"))
+    result = run_load_test(
+        duration_s=args.duration,
+        camera_hz=args.camera_hz,
+        joint_hz=args.joint_hz,
+        image_size=(height, width),
+        policy_params={"control_rate_hz": args.rate, "precision_mode": args.precision_mode},
+    )
+    print(json.dumps(result, indent=2))
+    return 0 if result["node_alive"] else 1
+
+
 def _cmd_init_model(args: argparse.Namespace) -> int:
     from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR, create_random_checkpoint
 
@@ -76,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--image-size", type=int, default=128)
     sim.add_argument("--all-cores", dest="one_core", action="store_false", help="do not pin to one core")
     sim.set_defaults(func=_cmd_sim_bench)
+
+    load = sub.add_parser("load-test", help="policy node under high-rate camera and joint states (JSON)")
+    load.add_argument("--duration", type=float, default=60.0)
+    load.add_argument("--camera-hz", type=float, default=60.0)
+    load.add_argument("--joint-hz", type=float, default=500.0)
+    load.add_argument("--image-size", default="480x640", help="HEIGHTxWIDTH")
+    load.add_argument("--rate", type=float, default=20.0, help="control rate in Hz")
+    load.add_argument("--precision-mode", default="dyq", choices=[m.value for m in PrecisionMode])
+    load.set_defaults(func=_cmd_load_test)
 
     init = sub.add_parser("init-model", help="write a randomly initialised tiny PI0 checkpoint")
     init.add_argument("--out", default="", help="directory (default: the embedded model directory)")

@@ -117,6 +117,31 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("twist_frame_id", "tool0", "Frame of the published TwistStamped."),
     ParameterSpec("marker_frame_id", "base_link", "Frame of the rviz text marker."),
     ParameterSpec("autostart", True, "Configure and activate on start (plain ros2 run).", read_only=True),
+    ParameterSpec(
+        "action_min",
+        [-0.05, -0.05, -0.05, -0.25, -0.25, -0.25, -1.0],
+        "Per-dimension lower bound; every action is clipped to [action_min, action_max].",
+    ),
+    ParameterSpec("action_max", [0.05, 0.05, 0.05, 0.25, 0.25, 0.25, 1.0], "Per-dimension upper bound of actions."),
+    ParameterSpec("dry_run", False, "Compute and report everything but publish no action, twist or gripper."),
+    ParameterSpec("max_image_pixels", 16_777_216, "Images with more pixels than this are rejected.", 1, 2**31 - 1),
+    ParameterSpec(
+        "max_future_stamp_s", 0.5, "Inputs stamped further ahead of the node's clock are rejected.", 0.0, 3600.0
+    ),
+    ParameterSpec(
+        "inference_threads",
+        0,
+        "Torch threads for inference; 0 uses all cores but one, leaving one for the control loop.",
+        0,
+        1024,
+        read_only=True,
+    ),
+    ParameterSpec(
+        "allow_pickle_weights",
+        False,
+        "Also load pickle (.bin) weights, which can run code when loaded.",
+        read_only=True,
+    ),
 )
 
 PARAMETER_DEFAULTS: dict[str, object] = {p.name: p.default for p in PARAMETERS}

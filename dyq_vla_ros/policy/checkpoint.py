@@ -31,7 +31,7 @@ def resolve_model_path(model_path: str | Path | None) -> Path:
     return Path(model_path).expanduser().resolve()
 
 
-def check_checkpoint(directory: Path) -> None:
+def check_checkpoint(directory: Path, *, allow_pickle: bool = False) -> None:
     """Raise CheckpointError naming the first missing or unusable file of a checkpoint directory."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -41,20 +41,25 @@ def check_checkpoint(directory: Path) -> None:
             raise CheckpointError(f"checkpoint {directory} is missing {name}")
     if not (directory / WEIGHTS_FILE).is_file() and not (directory / WEIGHTS_INDEX_FILE).is_file():
         pickles = [name for name in PICKLE_FILES if (directory / name).exists()]
+        if pickles and allow_pickle:
+            _log.warning("loading pickle weights %s from %s as explicitly allowed", pickles, directory)
+            return
         if pickles:
             raise CheckpointError(
                 f"checkpoint {directory} holds only pickle weights ({', '.join(pickles)}); they can run code when "
-                f"loaded and are refused. Convert them to {WEIGHTS_FILE} (safetensors) with save_pretrained()."
+                f"loaded and are refused. Convert them to {WEIGHTS_FILE} (safetensors) with save_pretrained(), "
+                "or allow them explicitly (allow_pickle_weights)."
             )
         raise CheckpointError(f"checkpoint {directory} is missing {WEIGHTS_FILE}")
 
 
-def load_pi0_model(directory: Path, device: torch.device) -> PI0ForConditionalGeneration:
-    """Load the PI0 model of a checkpoint directory from safetensors, offline, in eval mode."""
-    check_checkpoint(directory)
+def load_pi0_model(directory: Path, device: torch.device, *, allow_pickle: bool = False) -> PI0ForConditionalGeneration:
+    """Load the PI0 model of a checkpoint directory (safetensors unless pickle is allowed), offline, in eval mode."""
+    check_checkpoint(directory, allow_pickle=allow_pickle)
+    safetensors = (directory / WEIGHTS_FILE).is_file() or (directory / WEIGHTS_INDEX_FILE).is_file()
     try:
         model = PI0ForConditionalGeneration.from_pretrained(
-            str(directory), local_files_only=True, use_safetensors=True, dtype=torch.float32
+            str(directory), local_files_only=True, use_safetensors=safetensors, dtype=torch.float32
         )
     except Exception as exc:  # transformers raises many types for corrupt or mismatched files
         raise CheckpointError(f"cannot load PI0 weights from {directory}: {type(exc).__name__}: {exc}") from exc

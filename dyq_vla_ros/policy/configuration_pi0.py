@@ -18,6 +18,7 @@ class Pi0PolicyConfig:
     keep_float: tuple[str, ...] = ()
     noise_seed: int = 0
     num_inference_steps: int | None = None
+    allow_pickle: bool = False
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:

@@ -42,7 +42,7 @@ class Pi0Policy(Policy):
         self.path = resolve_model_path(model_path)
         self.device = resolve_device(self.config.device)
         self.calibration: Calibration = load_calibration(self.path)
-        self._model = load_pi0_model(self.path, self.device)
+        self._model = load_pi0_model(self.path, self.device, allow_pickle=self.config.allow_pickle)
         cfg = self._model.config
         vision = cfg.vlm_config.vision_config
         self.processor = Pi0Processor(
@@ -107,7 +107,7 @@ class Pi0Policy(Policy):
             )
             _log.info("quantized %s: %s", self.path.name, self.quant_report.summary())
         elif not mode.quantized_weights and self._precision is not None:
-            self._model = load_pi0_model(self.path, self.device)
+            self._model = load_pi0_model(self.path, self.device, allow_pickle=self.config.allow_pickle)
             self._precision, self.quant_report = None, None
             _log.info("reloaded float weights of %s for mode fp", self.path.name)
         if self._precision is not None:

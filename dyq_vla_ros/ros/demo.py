@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -60,11 +61,20 @@ class DemoSummary:
         return "\n".join(lines)
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies, so no node outlives a killed demo (Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _start(module: str, params: dict[str, object]) -> subprocess.Popen:
     args = [sys.executable, "-m", module, "--ros-args"]
     for key, value in params.items():
         args += ["-p", f"{key}:={value}"]
-    return subprocess.Popen(args)
+    return subprocess.Popen(args, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -23,6 +23,9 @@ def autostart(node: PolicyNode) -> None:
 def main(args: list[str] | None = None) -> None:
     """Run the policy node until shutdown."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # The inference worker runs Python-heavy model code; a short GIL switch interval keeps the
+    # executor's control timer and input callbacks responsive while it does.
+    sys.setswitchinterval(0.0005)
     rclpy.init(args=args)
     node = PolicyNode()
     try:

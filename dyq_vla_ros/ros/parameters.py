@@ -40,8 +40,10 @@ def validate(values: Mapping[str, object]) -> str:
     for spec in PARAMETERS:
         if spec.choices and values.get(spec.name) not in spec.choices:
             return f"{spec.name}={values.get(spec.name)!r} is not one of: {', '.join(spec.choices)}"
-    return Thresholds.problem_of(
-        float(values["theta_2_4"]),
-        float(values["theta_4_8"]),
-        float(values["theta_fp"]),  # type: ignore[arg-type]
-    )
+    lo, hi = list(values["action_min"]), list(values["action_max"])
+    if len(lo) != len(hi):
+        return f"action_min has {len(lo)} values but action_max has {len(hi)}"
+    if any(a >= b for a, b in zip(lo, hi, strict=True)):
+        return "every action_min value must be below the matching action_max value"
+    thetas = (float(values["theta_2_4"]), float(values["theta_4_8"]), float(values["theta_fp"]))
+    return Thresholds.problem_of(*thetas)

@@ -1,20 +1,24 @@
 """dyq_vla_node: a lifecycle node running a VLA policy with kinematics-driven activation precision.
 
 Callbacks only store inputs (latest-frame slot) and publish; inference runs in a worker thread.
-Each control tick publishes the next action of the current chunk, updates the kinematic proxies
-and the precision controller, and asks the worker for a new chunk when the current one is used up.
+Each control tick publishes the next action of the current chunk and updates the kinematic proxies
+and the precision controller. The next chunk is requested early enough (by the measured p90
+latency) to arrive before the current one runs out; on arrival it skips the actions executed
+since its request, so it stays aligned in time with the observation it was predicted from.
 The worker reads the requested precision only when an inference starts, so precision changes
 between inferences, never inside one.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import SetParametersResult
@@ -91,6 +95,7 @@ class PolicyNode(LifecycleNode):
         """Forget inputs, queue and counters of the previous activation."""
         with self._lock:
             self._image_msg: Image | None = None
+            self._image_stamp = 0.0
             self._image_seq = 0
             self._image_used_seq = 0
             self._image_time = 0.0
@@ -103,6 +108,7 @@ class PolicyNode(LifecycleNode):
             self._inflight = False
             self._reset_policy = True
         self._queue: deque[np.ndarray] = deque()
+        self._executed_since_request = 0
         self._holding = True
         self._last_gripper = 0.0
         self._proxy_stamp = 0.0
@@ -113,6 +119,7 @@ class PolicyNode(LifecycleNode):
             "rejected_images": 0,
             "rejected_joint_states": 0,
             "rejected_instructions": 0,
+            "clipped_actions": 0,
             "inference_errors": 0,
             "starved_ticks": 0,
             "published_actions": 0,
@@ -162,12 +169,23 @@ class PolicyNode(LifecycleNode):
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load and quantize the model: SUCCESS -> inactive, FAILURE -> unconfigured."""
+        threads = self._param("inference_threads") or max(1, (os.cpu_count() or 2) - 1)
+        torch.set_num_threads(threads)
         try:
             mode = PrecisionMode.parse(self._param("precision_mode"))
             policy = Pi0Policy(
                 self._param("model_path"),
-                Pi0PolicyConfig(device=self._param("device"), noise_seed=self._param("noise_seed")),
+                Pi0PolicyConfig(
+                    device=self._param("device"),
+                    noise_seed=self._param("noise_seed"),
+                    allow_pickle=self._param("allow_pickle_weights"),
+                ),
             )
+            bounds = len(self._param("action_min"))
+            if bounds != policy.action_dim:
+                raise ValueError(
+                    f"action_min/action_max have {bounds} values but the model's actions have {policy.action_dim}"
+                )
             policy.set_precision(mode, 16 if mode.static_bits is None else mode.static_bits)
         except Exception as exc:  # any load failure must leave the node alive and unconfigured
             self._error = f"configure failed: {exc}"
@@ -200,7 +218,7 @@ class PolicyNode(LifecycleNode):
         report = policy.quant_report.summary() if policy.quant_report else "float weights"
         self.get_logger().info(
             f"configured {policy.path} on {policy.device} in mode {mode.value}: {report}; "
-            f"chunk {policy.chunk_size} x {policy.action_dim}, state {policy.state_dim}"
+            f"chunk {policy.chunk_size} x {policy.action_dim}, state {policy.state_dim}; {threads} inference threads"
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -270,14 +288,34 @@ class PolicyNode(LifecycleNode):
         super().destroy_node()
 
     # ------------------------------------------------------------------ inputs
+    def _stamp_problem(self, stamp_s: float, previous_s: float) -> str:
+        """Why a header stamp is unusable (future or out of order), or ''; zero stamps are accepted."""
+        if stamp_s == 0.0:
+            return ""
+        ahead = stamp_s - self.get_clock().now().nanoseconds * 1e-9
+        if ahead > self._param("max_future_stamp_s"):
+            return f"stamp {ahead:.3f} s in the future"
+        if stamp_s < previous_s:
+            return f"stamp {previous_s - stamp_s:.3f} s older than the previous message (out of order)"
+        return ""
+
+    def _reject(self, counter: str, what: str, reason: str) -> None:
+        self._counters[counter] += 1
+        self.get_logger().warning(f"{what} rejected: {reason}", throttle_duration_sec=5.0)
+
     def _on_image(self, msg: Image) -> None:
         try:
-            check_image(msg)
+            check_image(msg, max_pixels=self._param("max_image_pixels"))
         except ConversionError as exc:
-            self._counters["rejected_images"] += 1
-            self.get_logger().warning(f"image rejected: {exc}", throttle_duration_sec=5.0)
+            self._reject("rejected_images", "image", str(exc))
+            return
+        stamp = stamp_to_seconds(msg.header.stamp)
+        problem = self._stamp_problem(stamp, self._image_stamp)
+        if problem:
+            self._reject("rejected_images", "image", problem)
             return
         with self._lock:
+            self._image_stamp = max(stamp, self._image_stamp)
             self._image_msg = msg
             self._image_seq += 1
             self._image_time = self._now()
@@ -286,10 +324,14 @@ class PolicyNode(LifecycleNode):
         try:
             q, _ = joint_positions(msg, self._joint_names(), self._policy.state_dim)
         except ConversionError as exc:
-            self._counters["rejected_joint_states"] += 1
-            self.get_logger().warning(f"joint state rejected: {exc}", throttle_duration_sec=5.0)
+            self._reject("rejected_joint_states", "joint state", str(exc))
             return
-        stamp = stamp_to_seconds(msg.header.stamp) or self.get_clock().now().nanoseconds * 1e-9
+        header_stamp = stamp_to_seconds(msg.header.stamp)
+        problem = self._stamp_problem(header_stamp, self._joint_stamp)
+        if problem:
+            self._reject("rejected_joint_states", "joint state", problem)
+            return
+        stamp = header_stamp or self.get_clock().now().nanoseconds * 1e-9
         with self._lock:
             self._joint_q = q
             self._joint_stamp = stamp
@@ -298,11 +340,8 @@ class PolicyNode(LifecycleNode):
     def _on_instruction(self, msg: String) -> None:
         text = msg.data.strip()
         if not text or len(text) > _MAX_INSTRUCTION_CHARS:
-            self._counters["rejected_instructions"] += 1
-            self.get_logger().warning(
-                f"instruction rejected: {'empty' if not text else f'longer than {_MAX_INSTRUCTION_CHARS} characters'}",
-                throttle_duration_sec=5.0,
-            )
+            reason = "empty" if not text else f"longer than {_MAX_INSTRUCTION_CHARS} characters"
+            self._reject("rejected_instructions", "instruction", reason)
             return
         with self._lock:
             self._instruction = text
@@ -360,10 +399,13 @@ class PolicyNode(LifecycleNode):
             chunk, self._pending = self._pending, None
             inflight = self._inflight
         if chunk is not None and chunk.episode == self._episode:
+            # the chunk was predicted from the observation at request time: skip what ran since then
+            skip = min(self._executed_since_request, len(chunk.actions) - 1)
             n = self._param("actions_per_chunk") or len(chunk.actions)
-            self._queue = deque(chunk.actions[:n])
+            self._queue = deque(chunk.actions[skip : skip + n])
         if self._queue:
-            action = self._queue.popleft()
+            action = self._clip(self._queue.popleft())
+            self._executed_since_request += 1
             self._publish_action(action)
             if self._param("proxy_source") == "action":
                 self._update_proxies(lambda: self._action_proxies.update(action))
@@ -376,10 +418,19 @@ class PolicyNode(LifecycleNode):
         sample = self._active_sample()
         self._controller.step(sample.sensitivity if sample else 0.0)
         self._publish_precision()
-        if not self._queue and not inflight:
+        if not inflight and len(self._queue) <= self._lookahead():
             with self._lock:
                 self._inflight = True
+            self._executed_since_request = 0
             self._request.set()
+
+    def _lookahead(self) -> int:
+        """Actions left when the next inference starts: enough to cover its p90 latency (pipelining)."""
+        if not self._latencies or self._policy is None:
+            return 0
+        period_ms = 1000.0 / self._param("control_rate_hz")
+        needed = int(np.ceil(np.percentile(np.asarray(self._latencies), 90) / period_ms))
+        return min(needed, self._policy.chunk_size - 1)
 
     def _active_sample(self):
         proxies = self._action_proxies if self._param("proxy_source") == "action" else self._joint_proxies
@@ -400,7 +451,15 @@ class PolicyNode(LifecycleNode):
         self._update_proxies(lambda: self._joint_proxies.update(q, stamp))
 
     # ------------------------------------------------------------------ outputs
+    def _clip(self, action: np.ndarray) -> np.ndarray:
+        clipped = np.clip(action, self._param("action_min"), self._param("action_max")).astype(np.float32)
+        if not np.array_equal(clipped, action):
+            self._counters["clipped_actions"] += 1
+        return clipped
+
     def _publish_action(self, action: np.ndarray) -> None:
+        if self._param("dry_run"):
+            return
         period = 1.0 / self._param("control_rate_hz")
         self._pubs["action"].publish(action_to_msg(action))
         twist = TwistStamped()

@@ -86,8 +86,9 @@ class SyntheticSource(Node):
         joint_names: Sequence[str] = DEFAULT_JOINT_NAMES,
         script: Sequence[MotionPhase] = DEFAULT_SCRIPT,
         node_name: str = "dyq_vla_synthetic_source",
+        **node_kwargs: object,
     ) -> None:
-        super().__init__(node_name)
+        super().__init__(node_name, **node_kwargs)
         self.instruction = instruction
         self.joint_names = list(joint_names)
         self.script = MotionScript(script, len(self.joint_names))
@@ -99,6 +100,7 @@ class SyntheticSource(Node):
         self.create_timer(1.0 / image_rate_hz, self._publish_image)
         self.create_timer(1.0 / joint_rate_hz, self._publish_joints)
         self._instruction_sent = False
+        self.published = {"images": 0, "joint_states": 0}
         self.create_timer(0.2, self._publish_instruction)
 
     def restart_script(self) -> None:
@@ -129,6 +131,7 @@ class SyntheticSource(Node):
         msg.name = self.joint_names
         msg.position = [float(v) for v in self.script.advance(self.elapsed())]
         self._joint_pub.publish(msg)
+        self.published["joint_states"] += 1
 
     def _publish_image(self) -> None:
         h, w = self.image_size
@@ -138,3 +141,39 @@ class SyntheticSource(Node):
         y = int((0.5 + 0.4 * np.cos(0.7 * t)) * (h - 16))
         img[y : y + 16, x : x + 16] = (220, 30, 30)
         self._image_pub.publish(rgb_to_image(img, stamp=self.get_clock().now().to_msg()))
+        self.published["images"] += 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the synthetic robot on its own for a while; print what it published as JSON."""
+    import argparse
+    import json
+    import time
+
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--image-hz", type=float, default=15.0)
+    parser.add_argument("--joint-hz", type=float, default=50.0)
+    parser.add_argument("--image-size", default="96x128", help="HEIGHTxWIDTH")
+    parser.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until shut down")
+    args = parser.parse_args(argv)
+    height, width = (int(v) for v in args.image_size.split("x"))
+    rclpy.init()
+    node = SyntheticSource(image_rate_hz=args.image_hz, joint_rate_hz=args.joint_hz, image_size=(height, width))
+    start = time.monotonic()
+    try:
+        while rclpy.ok() and (not args.duration or time.monotonic() - start < args.duration):
+            rclpy.spin_once(node, timeout_sec=0.01)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        elapsed = time.monotonic() - start
+        print(json.dumps({k: round(v / elapsed, 1) for k, v in node.published.items()}), flush=True)
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

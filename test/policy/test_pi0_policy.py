@@ -132,3 +132,31 @@ def test_missing_and_pickle_files_named(tmp_path):
         Pi0Policy(ck)
     with pytest.raises(CheckpointError, match="not a directory"):
         Pi0Policy(tmp_path / "nowhere")
+
+
+def test_mismatched_config_and_weights_fail_with_a_clear_error(tmp_path):
+    import json
+
+    ck = tmp_path / "ck"
+    shutil.copytree(EMBEDDED_MODEL_DIR, ck)
+    config = json.loads((ck / "config.json").read_text())
+    config["dit_config"]["intermediate_size"] *= 2  # the weights no longer fit this architecture
+    (ck / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="cannot load PI0 weights"):
+        Pi0Policy(ck)
+
+
+def test_pickle_weights_load_only_when_explicitly_allowed(tmp_path):
+    from transformers import PI0ForConditionalGeneration
+
+    from dyq_vla_ros.policy import Pi0PolicyConfig
+
+    ck = tmp_path / "ck"
+    shutil.copytree(EMBEDDED_MODEL_DIR, ck)
+    model = PI0ForConditionalGeneration.from_pretrained(str(ck))
+    (ck / "model.safetensors").unlink()
+    torch.save(model.state_dict(), ck / "pytorch_model.bin")  # a pickle checkpoint, as older tools write them
+    with pytest.raises(CheckpointError, match="allow_pickle_weights"):
+        Pi0Policy(ck)
+    policy = Pi0Policy(ck, Pi0PolicyConfig(allow_pickle=True))
+    assert policy.predict_action_chunk(_obs()).shape == (policy.chunk_size, 7)

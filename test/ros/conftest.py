@@ -13,6 +13,10 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float32, Float32MultiArray, UInt8
@@ -20,6 +24,9 @@ from visualization_msgs.msg import MarkerArray
 
 from dyq_vla_ros import contract
 from dyq_vla_ros.ros.qos import COMMAND_QOS
+
+STARTUP_S = 90.0
+"""Time allowed for a node process to import torch and transformers on a busy 2-core machine."""
 
 
 class NodeProcess:
@@ -170,3 +177,68 @@ def recorder(executor) -> Recorder:
     rec = Recorder()
     executor.add_node(rec)
     return rec
+
+
+class NodeApi:
+    """Talks to the dyq_vla_node under test: services, parameters and its recorded diagnostics."""
+
+    startup_s = STARTUP_S
+
+    def __init__(self, spin: Spinner, recorder: Recorder, node_name: str = contract.NODE_NAME) -> None:
+        self.spin, self.recorder, self.name = spin, recorder, f"/{node_name}"
+
+    def statuses(self) -> list:
+        """The policy's diagnostic statuses received so far."""
+        return [
+            s
+            for m in self.recorder.values(contract.TOPIC_DIAGNOSTICS)
+            for s in m.status
+            if s.name == contract.DIAGNOSTIC_STATUS_NAME
+        ]
+
+    @staticmethod
+    def values(status) -> dict[str, str]:
+        """Key -> value of one diagnostic status."""
+        return {kv.key: kv.value for kv in status.values}
+
+    def latest(self) -> dict[str, str]:
+        """Values of the newest policy status."""
+        return self.values(self.statuses()[-1])
+
+    def wait_for_actions(self, count: int = 3, timeout: float = STARTUP_S) -> None:
+        """Spin until the node has published count actions."""
+        self.spin.until(lambda: len(self.recorder.values(contract.TOPIC_ACTION)) >= count, timeout, "actions")
+
+    def call(self, srv_type, service: str, request, timeout: float = 30.0):
+        """Call one of the node's services and return the response."""
+        client = self.recorder.create_client(srv_type, f"{self.name}/{service}")
+        self.spin.until(client.service_is_ready, timeout, f"service {service}")
+        future = client.call_async(request)
+        self.spin.until(future.done, timeout, f"reply from {service}")
+        self.recorder.destroy_client(client)
+        return future.result()
+
+    def set_param(self, name: str, value: object):
+        """Set one parameter; returns the SetParametersResult."""
+        if isinstance(value, bool):
+            pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+        elif isinstance(value, str):
+            pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        else:
+            pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
+        request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
+        return self.call(SetParameters, "set_parameters", request).results[0]
+
+    def transition(self, transition_id: int) -> bool:
+        """Trigger a lifecycle transition; whether it succeeded."""
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        return self.call(ChangeState, "change_state", request).success
+
+    def state(self) -> int:
+        """Current lifecycle state id."""
+        return self.call(GetState, "get_state", GetState.Request()).current_state.id
+
+
+@pytest.fixture
+def node_api(spin, recorder) -> NodeApi:
+    return NodeApi(spin, recorder)

@@ -6,9 +6,6 @@ import math
 
 import pytest
 from lifecycle_msgs.msg import State, Transition
-from lifecycle_msgs.srv import ChangeState, GetState
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
 from std_msgs.msg import UInt8
 
 from dyq_vla_ros import contract
@@ -16,40 +13,7 @@ from dyq_vla_ros.dyq import Thresholds
 from dyq_vla_ros.ros.synthetic_source import COARSE, FINE, SyntheticSource
 from dyq_vla_ros.types import ACTION_NAMES, BIT_WIDTHS
 
-STARTUP_S = 90.0  # importing torch and transformers on a busy 2-core machine
 RATE_HZ = 20.0
-NODE = f"/{contract.NODE_NAME}"
-
-
-def _policy_statuses(recorder):
-    return [
-        s
-        for m in recorder.values(contract.TOPIC_DIAGNOSTICS)
-        for s in m.status
-        if s.name == contract.DIAGNOSTIC_STATUS_NAME
-    ]
-
-
-def _values(status) -> dict[str, str]:
-    return {kv.key: kv.value for kv in status.values}
-
-
-def _call(spin, node, srv_type, name, request, timeout=20.0):
-    client = node.create_client(srv_type, name)
-    spin.until(lambda: client.service_is_ready(), timeout, f"service {name}")
-    future = client.call_async(request)
-    spin.until(future.done, timeout, f"reply from {name}")
-    node.destroy_client(client)
-    return future.result()
-
-
-def _set_param(spin, node, name, value):
-    if isinstance(value, str):
-        pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
-    else:
-        pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
-    request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
-    return _call(spin, node, SetParameters, f"{NODE}/set_parameters", request).results[0]
 
 
 @pytest.fixture
@@ -59,17 +23,13 @@ def source(executor):
     return src
 
 
-def _wait_for_actions(spin, recorder, count=3):
-    spin.until(lambda: len(recorder.values(contract.TOPIC_ACTION)) >= count, STARTUP_S, "actions from the node")
-
-
-def test_node_publishes_actions_bit_widths_and_diagnostics(spin, recorder, start_node, source):
+def test_node_publishes_actions_bit_widths_and_diagnostics(spin, recorder, start_node, source, node_api):
     start_node(control_rate_hz=RATE_HZ)
-    _wait_for_actions(spin, recorder, 10)
+    node_api.wait_for_actions(10)
 
     def measured():
         return [
-            s for s in _policy_statuses(recorder) if s.message == "commanding" and _values(s)["latency_ms_p50"] != "0"
+            s for s in node_api.statuses() if s.message == "commanding" and node_api.values(s)["latency_ms_p50"] != "0"
         ]
 
     spin.until(lambda: measured(), 10, "OK diagnostics reporting latency")
@@ -94,7 +54,7 @@ def test_node_publishes_actions_bit_widths_and_diagnostics(spin, recorder, start
     marker = recorder.values(contract.TOPIC_MARKERS)[-1].markers[0]
     assert marker.text.startswith("W4A") and marker.header.frame_id == "base_link"
 
-    values = _values(measured()[-1])
+    values = node_api.values(measured()[-1])
     assert set(contract.DIAGNOSTIC_KEYS) <= set(values)
     assert int(values["activation_bits"]) in BIT_WIDTHS
     assert values["weight_bits"] == "4" and values["precision_mode"] == "dyq"
@@ -102,7 +62,9 @@ def test_node_publishes_actions_bit_widths_and_diagnostics(spin, recorder, start
     assert "dyq_tiny_pi0" in values["model"]
 
 
-def test_fine_phase_raises_to_16_bits_and_coarse_phase_lowers_them_after_k_steps(executor, spin, recorder, start_node):
+def test_fine_phase_raises_to_16_bits_and_coarse_phase_lowers_them_after_k_steps(
+    executor, spin, recorder, start_node, node_api
+):
     k = 5
     start_node(control_rate_hz=RATE_HZ, proxy_source="joint_state", downgrade_steps=k)
     src = SyntheticSource(script=(COARSE, FINE, COARSE))
@@ -114,7 +76,7 @@ def test_fine_phase_raises_to_16_bits_and_coarse_phase_lowers_them_after_k_steps
         lambda m: tagged.append((src.current_phase().name, m.data)),
         10,
     )
-    _wait_for_actions(spin, recorder, 1)
+    node_api.wait_for_actions(1)
     src.restart_script()
     tagged.clear()
     recorder.clear()
@@ -149,12 +111,11 @@ def test_fine_phase_raises_to_16_bits_and_coarse_phase_lowers_them_after_k_steps
     assert downgrades >= 2
 
 
-def test_precision_mode_switch_at_run_time_and_rejected_parameters(spin, recorder, start_node, source):
+def test_precision_mode_switch_at_run_time_and_rejected_parameters(spin, recorder, start_node, source, node_api):
     start_node(control_rate_hz=RATE_HZ)
-    _wait_for_actions(spin, recorder)
-    node = recorder
+    node_api.wait_for_actions()
 
-    result = _set_param(spin, node, "precision_mode", "w4a4")
+    result = node_api.set_param("precision_mode", "w4a4")
     assert result.successful, result.reason
     spin.for_(0.5)
     recorder.clear()
@@ -162,41 +123,39 @@ def test_precision_mode_switch_at_run_time_and_rejected_parameters(spin, recorde
     bits = [m.data for m in recorder.values(contract.TOPIC_BIT_WIDTH)]
     assert len(bits) >= 20 and set(bits) == {4}
     assert len(recorder.values(contract.TOPIC_ACTION)) >= 20  # still commanding
-    assert any(_values(s)["precision_mode"] == "w4a4" for s in _policy_statuses(recorder))
+    assert any(node_api.values(s)["precision_mode"] == "w4a4" for s in node_api.statuses())
 
     for name, value, reason in (
         ("theta_fp", 1.5, "range"),
         ("theta_2_4", 0.9, "theta_2_4 <= theta_4_8 <= theta_fp"),
         ("precision_mode", "w4a3", "not one of"),
         ("control_rate_hz", 50.0, "read-only"),
+        ("stale_timeout_s", -1.0, "range"),
     ):
-        result = _set_param(spin, node, name, value)
+        result = node_api.set_param(name, value)
         assert not result.successful, f"{name}={value} was accepted"
         assert reason in result.reason, result.reason
 
 
-def test_deactivate_publishes_one_hold_then_stops_commanding(spin, recorder, start_node, source):
+def test_deactivate_publishes_one_hold_then_stops_commanding(spin, recorder, start_node, source, node_api):
     start_node(control_rate_hz=RATE_HZ)
-    _wait_for_actions(spin, recorder)
-    request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_DEACTIVATE))
-    assert _call(spin, recorder, ChangeState, f"{NODE}/change_state", request).success
+    node_api.wait_for_actions()
+    assert node_api.transition(Transition.TRANSITION_DEACTIVATE)
     spin.for_(0.5)
     hold = recorder.values(contract.TOPIC_ACTION)[-1]
     assert list(hold.data[:6]) == [0.0] * 6
     count = len(recorder.values(contract.TOPIC_ACTION))
     spin.for_(1.0)
     assert len(recorder.values(contract.TOPIC_ACTION)) == count
-    state = _call(spin, recorder, GetState, f"{NODE}/get_state", GetState.Request()).current_state
-    assert state.id == State.PRIMARY_STATE_INACTIVE
+    assert node_api.state() == State.PRIMARY_STATE_INACTIVE
 
 
-def test_bad_model_path_fails_configure_and_node_stays_alive(spin, recorder, start_node, tmp_path):
+def test_bad_model_path_fails_configure_and_node_stays_alive(spin, start_node, tmp_path, node_api):
     proc = start_node(model_path=str(tmp_path / "no_such_model"))
     spin.until(
-        lambda: any(s.level == s.ERROR and "not a directory" in s.message for s in _policy_statuses(recorder)),
-        STARTUP_S,
+        lambda: any(s.level == s.ERROR and "not a directory" in s.message for s in node_api.statuses()),
+        node_api.startup_s,
         "ERROR diagnostics",
     )
-    state = _call(spin, recorder, GetState, f"{NODE}/get_state", GetState.Request()).current_state
-    assert state.id == State.PRIMARY_STATE_UNCONFIGURED
+    assert node_api.state() == State.PRIMARY_STATE_UNCONFIGURED
     assert proc.proc.poll() is None
