@@ -14,6 +14,17 @@ BIT_WIDTHS: tuple[int, ...] = (2, 4, 8, 16)
 
 WEIGHT_BITS = 4
 
+SIM_JOINT_NAMES: tuple[str, ...] = (
+    "shoulder_pan_joint",
+    "shoulder_lift_joint",
+    "elbow_joint",
+    "wrist_1_joint",
+    "wrist_2_joint",
+    "wrist_3_joint",
+    "gripper_joint",
+)
+"""Joints of the built-in simulated arm (six revolute joints, then the gripper), the embedded model's state."""
+
 
 class PrecisionMode(str, enum.Enum):
     """How the policy runs: full precision, a static W4AX mode, or dynamic switching."""

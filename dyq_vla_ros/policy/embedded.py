@@ -13,7 +13,7 @@ from dyq_vla_ros.policy.base import Observation
 from dyq_vla_ros.policy.checkpoint import save_checkpoint
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.policy.processor_pi0 import ProcessorConfig, build_word_tokenizer
-from dyq_vla_ros.types import ACTION_DIM
+from dyq_vla_ros.types import ACTION_DIM, SIM_JOINT_NAMES
 
 INSTRUCTION_WORDS: tuple[str, ...] = (
     "put",
@@ -72,15 +72,8 @@ INSTRUCTION_WORDS: tuple[str, ...] = (
     "down",
 )
 
-DEFAULT_JOINT_NAMES: tuple[str, ...] = (
-    "shoulder_pan_joint",
-    "shoulder_lift_joint",
-    "elbow_joint",
-    "wrist_1_joint",
-    "wrist_2_joint",
-    "wrist_3_joint",
-    "gripper_joint",
-)
+DEFAULT_JOINT_NAMES = SIM_JOINT_NAMES
+"""The embedded model is for the built-in simulated arm."""
 
 
 def create_random_checkpoint(

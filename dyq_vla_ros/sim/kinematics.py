@@ -6,15 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-ARM_JOINT_NAMES: tuple[str, ...] = (
-    "shoulder_pan_joint",
-    "shoulder_lift_joint",
-    "elbow_joint",
-    "wrist_1_joint",
-    "wrist_2_joint",
-    "wrist_3_joint",
-)
-GRIPPER_JOINT_NAME = "gripper_joint"
+from dyq_vla_ros.types import SIM_JOINT_NAMES
+
+ARM_JOINT_NAMES: tuple[str, ...] = SIM_JOINT_NAMES[:6]
+GRIPPER_JOINT_NAME = SIM_JOINT_NAMES[6]
 
 
 def rotvec_to_matrix(v: np.ndarray) -> np.ndarray:

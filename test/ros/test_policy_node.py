@@ -148,14 +148,3 @@ def test_deactivate_publishes_one_hold_then_stops_commanding(spin, recorder, sta
     spin.for_(1.0)
     assert len(recorder.values(contract.TOPIC_ACTION)) == count
     assert node_api.state() == State.PRIMARY_STATE_INACTIVE
-
-
-def test_bad_model_path_fails_configure_and_node_stays_alive(spin, start_node, tmp_path, node_api):
-    proc = start_node(model_path=str(tmp_path / "no_such_model"))
-    spin.until(
-        lambda: any(s.level == s.ERROR and "not a directory" in s.message for s in node_api.statuses()),
-        node_api.startup_s,
-        "ERROR diagnostics",
-    )
-    assert node_api.state() == State.PRIMARY_STATE_UNCONFIGURED
-    assert proc.proc.poll() is None

@@ -165,16 +165,27 @@ def test_non_finite_model_output_is_never_published(executor, spin, recorder, st
     assert not any(any(v != 0.0 for v in m.data[:6]) for m in recorder.values(contract.TOPIC_ACTION))
 
 
-def test_truncated_checkpoint_fails_configure_and_node_stays_unconfigured(spin, start_node, node_api, tmp_path):
+def _truncated_checkpoint(tmp_path: Path) -> Path:
     ck = tmp_path / "truncated"
     shutil.copytree(EMBEDDED_MODEL_DIR, ck)
     data = (ck / "model.safetensors").read_bytes()
     (ck / "model.safetensors").write_bytes(data[: len(data) // 2])
-    proc = start_node(model_path=str(ck))
+    return ck
+
+
+@pytest.mark.parametrize(
+    ("make_checkpoint", "message"),
+    [(lambda tmp: tmp / "no_such_model", "not a directory"), (_truncated_checkpoint, "cannot load")],
+    ids=["missing", "truncated"],
+)
+def test_unloadable_checkpoint_fails_configure_and_node_stays_unconfigured(
+    spin, start_node, node_api, tmp_path, make_checkpoint, message
+):
+    proc = start_node(model_path=str(make_checkpoint(tmp_path)))
     spin.until(
-        lambda: any(s.level == s.ERROR and "cannot load" in s.message for s in node_api.statuses()),
+        lambda: any(s.level == s.ERROR and message in s.message for s in node_api.statuses()),
         node_api.startup_s,
-        "ERROR diagnostics naming the load failure",
+        f"ERROR diagnostics saying {message!r}",
     )
     assert node_api.state() == State.PRIMARY_STATE_UNCONFIGURED
     assert proc.proc.poll() is None
