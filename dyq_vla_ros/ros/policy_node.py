@@ -29,11 +29,11 @@ from std_msgs.msg import Float32, Float32MultiArray, String, UInt8
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dyq_vla_ros import contract
+from dyq_vla_ros.control import ControlLoop, lookahead
 from dyq_vla_ros.dyq import (
     ActionProxies,
     JointStateProxies,
     PrecisionController,
-    ProxyInputError,
     SensitivityEstimator,
     Thresholds,
 )
@@ -77,8 +77,7 @@ class PolicyNode(LifecycleNode):
 
         self._policy: Pi0Policy | None = None
         self._controller: PrecisionController | None = None
-        self._action_proxies: ActionProxies | None = None
-        self._joint_proxies: JointStateProxies | None = None
+        self._loop: ControlLoop | None = None
         self._pubs: dict[str, object] = {}
         self._subs: list = []
         self._control_timer = None
@@ -107,11 +106,8 @@ class PolicyNode(LifecycleNode):
             self._pending: _Chunk | None = None
             self._inflight = False
             self._reset_policy = True
-        self._queue: deque[np.ndarray] = deque()
-        self._executed_since_request = 0
         self._holding = True
         self._last_gripper = 0.0
-        self._proxy_stamp = 0.0
         self._stale_reason = "not active"
         self._latencies: deque[float] = deque(maxlen=200)
         self._counters = {
@@ -162,8 +158,11 @@ class PolicyNode(LifecycleNode):
             if mode is not self._controller.mode:
                 self._controller.mode = mode
                 self.get_logger().info(f"precision_mode -> {mode.value}")
-            for proxies in (self._action_proxies, self._joint_proxies):
+            for proxies in (self._loop.action_proxies, self._loop.joint_proxies):
                 proxies.estimator.lam = values["sensitivity_lambda"]
+            self._loop.proxy_source = values["proxy_source"]
+            self._loop.actions_per_chunk = values["actions_per_chunk"]
+            self._loop.set_bounds(values["action_min"], values["action_max"])
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ lifecycle
@@ -200,8 +199,15 @@ class PolicyNode(LifecycleNode):
             downgrade_steps=self._param("downgrade_steps"),
             allowed_bits=calibration.allowed_bits,
         )
-        self._action_proxies = ActionProxies(self._make_estimator("action"))
-        self._joint_proxies = JointStateProxies(self._make_estimator("joint_state"))
+        self._loop = ControlLoop(
+            self._controller,
+            ActionProxies(self._make_estimator("action")),
+            JointStateProxies(self._make_estimator("joint_state")),
+            action_min=self._param("action_min"),
+            action_max=self._param("action_max"),
+            proxy_source=self._param("proxy_source"),
+            actions_per_chunk=self._param("actions_per_chunk"),
+        )
         self._pubs = {
             "action": self.create_lifecycle_publisher(Float32MultiArray, contract.TOPIC_ACTION, COMMAND_QOS),
             "bits": self.create_lifecycle_publisher(UInt8, contract.TOPIC_BIT_WIDTH, COMMAND_QOS),
@@ -276,8 +282,7 @@ class PolicyNode(LifecycleNode):
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
-        self._policy = self._controller = None
-        self._action_proxies = self._joint_proxies = None
+        self._policy = self._controller = self._loop = None
 
     def destroy_node(self) -> None:
         """Stop the worker thread before the node goes away."""
@@ -355,11 +360,7 @@ class PolicyNode(LifecycleNode):
             self._episode += 1
             self._pending = None
             self._reset_policy = True
-        self._queue.clear()
-        self._action_proxies.reset()
-        self._joint_proxies.reset()
-        self._controller.reset()
-        self._proxy_stamp = 0.0
+        self._loop.new_episode()
 
     # ------------------------------------------------------------------ control loop
     def _staleness(self) -> str:
@@ -388,7 +389,7 @@ class PolicyNode(LifecycleNode):
                 self._publish_hold()
                 self.get_logger().warning(f"stopped commanding: {reason}")
             self._stale_reason = reason
-            self._queue.clear()
+            self._loop.clear_queue()
             self._publish_precision()
             return
         if self._holding:
@@ -399,63 +400,27 @@ class PolicyNode(LifecycleNode):
             chunk, self._pending = self._pending, None
             inflight = self._inflight
         if chunk is not None and chunk.episode == self._episode:
-            # the chunk was predicted from the observation at request time: skip what ran since then
-            skip = min(self._executed_since_request, len(chunk.actions) - 1)
-            n = self._param("actions_per_chunk") or len(chunk.actions)
-            self._queue = deque(chunk.actions[skip : skip + n])
-        if self._queue:
-            action = self._clip(self._queue.popleft())
-            self._executed_since_request += 1
-            self._publish_action(action)
-            if self._param("proxy_source") == "action":
-                self._update_proxies(lambda: self._action_proxies.update(action))
+            self._loop.accept_chunk(chunk.actions)
+        with self._lock:
+            joint_sample = None if self._joint_q is None else (self._joint_q, self._joint_stamp)
+        result = self._loop.tick(joint_sample)
+        if result.proxy_error:
+            self.get_logger().warning(f"proxy input skipped: {result.proxy_error}", throttle_duration_sec=5.0)
+        if result.action is not None:
+            self._counters["clipped_actions"] += int(result.clipped)
+            self._publish_action(result.action)
         else:
             self._counters["starved_ticks"] += 1
             if self._inference_failed and not self._holding:
                 self._publish_hold()
-        if self._param("proxy_source") == "joint_state":
-            self._feed_joint_proxies()
-        sample = self._active_sample()
-        self._controller.step(sample.sensitivity if sample else 0.0)
         self._publish_precision()
-        if not inflight and len(self._queue) <= self._lookahead():
+        period_ms = 1000.0 / self._param("control_rate_hz")
+        ahead = lookahead(list(self._latencies), period_ms, self._policy.chunk_size)
+        if self._loop.should_request(inflight=inflight, lookahead_actions=ahead):
             with self._lock:
                 self._inflight = True
-            self._executed_since_request = 0
+            self._loop.mark_requested()
             self._request.set()
-
-    def _lookahead(self) -> int:
-        """Actions left when the next inference starts: enough to cover its p90 latency (pipelining)."""
-        if not self._latencies or self._policy is None:
-            return 0
-        period_ms = 1000.0 / self._param("control_rate_hz")
-        needed = int(np.ceil(np.percentile(np.asarray(self._latencies), 90) / period_ms))
-        return min(needed, self._policy.chunk_size - 1)
-
-    def _active_sample(self):
-        proxies = self._action_proxies if self._param("proxy_source") == "action" else self._joint_proxies
-        return proxies.estimator.last
-
-    def _update_proxies(self, update) -> None:
-        try:
-            update()
-        except ProxyInputError as exc:
-            self.get_logger().warning(f"proxy input skipped: {exc}", throttle_duration_sec=5.0)
-
-    def _feed_joint_proxies(self) -> None:
-        with self._lock:
-            q, stamp = self._joint_q, self._joint_stamp
-        if q is None or stamp == self._proxy_stamp:
-            return
-        self._proxy_stamp = stamp
-        self._update_proxies(lambda: self._joint_proxies.update(q, stamp))
-
-    # ------------------------------------------------------------------ outputs
-    def _clip(self, action: np.ndarray) -> np.ndarray:
-        clipped = np.clip(action, self._param("action_min"), self._param("action_max")).astype(np.float32)
-        if not np.array_equal(clipped, action):
-            self._counters["clipped_actions"] += 1
-        return clipped
 
     def _publish_action(self, action: np.ndarray) -> None:
         if self._param("dry_run"):
@@ -485,7 +450,7 @@ class PolicyNode(LifecycleNode):
 
     def _publish_precision(self) -> None:
         bits = self._controller.bits
-        sample = self._active_sample()
+        sample = self._loop.sample
         s = sample.sensitivity if sample else 0.0
         self._pubs["bits"].publish(UInt8(data=bits))
         self._pubs["sensitivity"].publish(Float32(data=float(s)))
@@ -511,7 +476,7 @@ class PolicyNode(LifecycleNode):
     def diagnostics_record(self) -> dict[str, object]:
         """The contract's diagnostic keys with their current values."""
         policy, controller = self._policy, self._controller
-        sample = self._active_sample() if controller else None
+        sample = self._loop.sample if self._loop else None
         lat = np.asarray(self._latencies) if self._latencies else None
         now = self._now()
         ages = [now - t for t in (self._image_time, self._joint_time) if t > 0.0]

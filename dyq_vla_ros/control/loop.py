@@ -1,0 +1,143 @@
+"""The control tick of a chunked VLA policy with DyQ precision, free of ROS.
+
+Shared by the ROS node and by in-process runners (replay, evaluation): one action per tick from
+the current chunk, clipped to bounds; the kinematic proxies and the precision controller step
+once per tick; the next chunk is requested early enough to cover the inference latency and,
+on arrival, skips the actions executed since its request so it stays aligned in time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dyq_vla_ros.contract import PROXY_SOURCES
+from dyq_vla_ros.dyq import ActionProxies, JointStateProxies, PrecisionController, ProxyInputError, ProxySample
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What one control tick decided."""
+
+    action: np.ndarray | None
+    """The (clipped) action to execute, or None when no chunk is ready (a starved tick)."""
+    clipped: bool
+    bits: int
+    """Activation bits the next inference will use."""
+    sample: ProxySample | None
+    proxy_error: str = ""
+
+
+def lookahead(latencies_ms: Sequence[float], period_ms: float, chunk_size: int) -> int:
+    """Actions that should remain when the next inference starts: enough to cover its p90 latency."""
+    if len(latencies_ms) == 0:
+        return 0
+    needed = math.ceil(float(np.percentile(np.asarray(latencies_ms, dtype=float), 90)) / period_ms)
+    return max(0, min(needed, chunk_size - 1))
+
+
+class ControlLoop:
+    """Chunk queue, clipping, proxies and precision controller, advanced one tick at a time."""
+
+    def __init__(
+        self,
+        controller: PrecisionController,
+        action_proxies: ActionProxies,
+        joint_proxies: JointStateProxies,
+        *,
+        action_min: Sequence[float],
+        action_max: Sequence[float],
+        proxy_source: str = "action",
+        actions_per_chunk: int = 0,
+    ) -> None:
+        self.controller = controller
+        self.action_proxies = action_proxies
+        self.joint_proxies = joint_proxies
+        self.set_bounds(action_min, action_max)
+        self.proxy_source = proxy_source
+        self.actions_per_chunk = actions_per_chunk
+        self._queue: deque[np.ndarray] = deque()
+        self._executed_since_request = 0
+        self._joint_stamp: float | None = None
+
+    @property
+    def proxy_source(self) -> str:
+        """Where the proxies come from: 'action' or 'joint_state'."""
+        return self._proxy_source
+
+    @proxy_source.setter
+    def proxy_source(self, source: str) -> None:
+        if source not in PROXY_SOURCES:
+            raise ValueError(f"proxy source must be one of {PROXY_SOURCES}, got {source!r}")
+        self._proxy_source = source
+
+    def set_bounds(self, action_min: Sequence[float], action_max: Sequence[float]) -> None:
+        """Per-dimension clipping bounds."""
+        lo, hi = np.asarray(action_min, np.float32), np.asarray(action_max, np.float32)
+        if lo.shape != hi.shape or np.any(lo >= hi):
+            raise ValueError("action bounds need equal lengths and action_min < action_max everywhere")
+        self._lo, self._hi = lo, hi
+
+    @property
+    def queued(self) -> int:
+        """Actions left in the current chunk."""
+        return len(self._queue)
+
+    @property
+    def sample(self) -> ProxySample | None:
+        """Latest proxy sample of the active source."""
+        proxies = self.action_proxies if self._proxy_source == "action" else self.joint_proxies
+        return proxies.estimator.last
+
+    def new_episode(self) -> None:
+        """Drop queued actions and reset proxies and controller (an episode starts at 16 bits)."""
+        self._queue.clear()
+        self._executed_since_request = 0
+        self._joint_stamp = None
+        self.action_proxies.reset()
+        self.joint_proxies.reset()
+        self.controller.reset()
+
+    def clear_queue(self) -> None:
+        """Forget the queued actions (inputs went stale)."""
+        self._queue.clear()
+
+    def accept_chunk(self, actions: np.ndarray) -> None:
+        """Take a new chunk, skipping the actions executed since it was requested."""
+        skip = min(self._executed_since_request, len(actions) - 1)
+        n = self.actions_per_chunk or len(actions)
+        self._queue = deque(np.asarray(actions, np.float32)[skip : skip + n])
+
+    def should_request(self, *, inflight: bool, lookahead_actions: int) -> bool:
+        """Whether to start the next inference now."""
+        return not inflight and len(self._queue) <= lookahead_actions
+
+    def mark_requested(self) -> None:
+        """An inference starts now; count the actions executed until its chunk arrives."""
+        self._executed_since_request = 0
+
+    def tick(self, joint_sample: tuple[np.ndarray, float] | None = None) -> TickResult:
+        """Advance one control period; joint_sample is the latest (positions, stamp) if any."""
+        action, clipped, error = None, False, ""
+        if self._queue:
+            raw = self._queue.popleft()
+            action = np.clip(raw, self._lo, self._hi)
+            clipped = not np.array_equal(action, raw)
+            self._executed_since_request += 1
+        try:
+            if self._proxy_source == "action" and action is not None:
+                self.action_proxies.update(action)
+            elif self._proxy_source == "joint_state" and joint_sample is not None:
+                q, stamp = joint_sample
+                if stamp != self._joint_stamp:
+                    self._joint_stamp = stamp
+                    self.joint_proxies.update(q, stamp)
+        except ProxyInputError as exc:
+            error = str(exc)
+        sample = self.sample
+        bits = self.controller.step(sample.sensitivity if sample else 0.0)
+        return TickResult(action, clipped, bits, sample, error)

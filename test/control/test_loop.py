@@ -1,0 +1,112 @@
+"""The ROS-free control loop: chunk alignment, clipping, pipelining, proxies and controller per tick."""
+
+import numpy as np
+import pytest
+
+from dyq_vla_ros.control import ControlLoop, lookahead
+from dyq_vla_ros.dyq import ActionProxies, JointStateProxies, PrecisionController, SensitivityEstimator
+from dyq_vla_ros.types import PrecisionMode
+
+LO = [-1.0] * 6 + [-1.0]
+HI = [1.0] * 6 + [1.0]
+
+
+def _loop(**kw) -> ControlLoop:
+    def est():
+        return SensitivityEstimator(speed_p95=1.0, change_p95=1.0, motion_window=1, jerk_window=1, min_samples=1000)
+
+    args = dict(action_min=LO, action_max=HI)
+    args.update(kw)
+    return ControlLoop(PrecisionController(downgrade_steps=1), ActionProxies(est()), JointStateProxies(est()), **args)
+
+
+def _chunk(n=10, start=0):
+    return np.array([[0.01 * (start + i)] * 6 + [1.0] for i in range(n)], dtype=np.float32)
+
+
+def test_one_action_per_tick_then_starved():
+    loop = _loop()
+    loop.accept_chunk(_chunk(3))
+    actions = [loop.tick().action for _ in range(4)]
+    assert [a[0] for a in actions[:3]] == pytest.approx([0.0, 0.01, 0.02])
+    assert actions[3] is None
+
+
+def test_a_late_chunk_skips_the_actions_executed_since_its_request():
+    loop = _loop()
+    loop.accept_chunk(_chunk(10))
+    for _ in range(7):
+        loop.tick()
+    loop.mark_requested()  # inference starts with 3 actions left
+    loop.tick()
+    loop.tick()  # two actions ran while it was computing
+    loop.accept_chunk(_chunk(10, start=50))
+    assert loop.tick().action[0] == pytest.approx(0.52)  # index 2 of the new chunk
+    assert loop.queued == 7
+
+
+def test_actions_per_chunk_limits_what_is_executed():
+    loop = _loop(actions_per_chunk=4)
+    loop.accept_chunk(_chunk(10))
+    assert loop.queued == 4
+
+
+def test_actions_are_clipped_per_dimension():
+    loop = _loop(action_min=[-0.005] * 6 + [-1.0], action_max=[0.005] * 6 + [0.5])
+    loop.accept_chunk(_chunk(3, start=1))
+    result = loop.tick()
+    assert result.clipped
+    np.testing.assert_allclose(result.action, [0.005] * 6 + [0.5])
+    with pytest.raises(ValueError):
+        loop.set_bounds([0.0], [0.0])
+
+
+def test_lookahead_covers_the_p90_latency():
+    assert lookahead([], 50.0, 10) == 0
+    assert lookahead([120.0] * 10, 50.0, 10) == 3
+    assert lookahead([5000.0], 50.0, 10) == 9  # never more than a chunk minus one
+    loop = _loop()
+    loop.accept_chunk(_chunk(5))
+    assert not loop.should_request(inflight=False, lookahead_actions=3)
+    loop.tick()
+    loop.tick()
+    assert loop.should_request(inflight=False, lookahead_actions=3)
+    assert not loop.should_request(inflight=True, lookahead_actions=3)
+
+
+def test_action_proxies_and_controller_step_each_tick():
+    loop = _loop()
+    loop.accept_chunk(np.zeros((3, 7), np.float32))  # no motion: fineness 1
+    first = loop.tick()
+    assert first.sample.motion_fineness == pytest.approx(1.0)
+    fast = np.array([[1.0, 0, 0, 0, 0, 0, 1.0]] * 3, np.float32)  # at the P95 speed: fineness 0
+    loop.accept_chunk(fast)
+    result = loop.tick()
+    assert result.sample.sensitivity == pytest.approx(0.0) and result.bits == 2
+
+
+def test_joint_samples_are_used_once_per_stamp():
+    loop = _loop(proxy_source="joint_state")
+    q = np.zeros(7)
+    assert loop.tick((q, 1.0)).sample is None  # one sample gives no velocity yet
+    assert loop.tick((q, 1.0)).sample is None  # same stamp: ignored
+    assert loop.tick((q + 0.1, 1.1)).sample is not None
+
+
+def test_proxy_errors_are_reported_not_raised():
+    loop = _loop(proxy_source="joint_state")
+    loop.tick((np.zeros(7), 1.0))
+    result = loop.tick((np.zeros(7), 0.5))
+    assert "did not advance" in result.proxy_error
+
+
+def test_new_episode_resets_to_16_bits_and_empties_the_queue():
+    loop = _loop()
+    loop.controller.mode = PrecisionMode.DYQ
+    loop.accept_chunk(np.array([[1.0, 0, 0, 0, 0, 0, 1.0]] * 5, np.float32))
+    loop.tick()
+    assert loop.tick().bits == 2
+    loop.new_episode()
+    assert loop.queued == 0 and loop.controller.bits == 16
+    with pytest.raises(ValueError):
+        loop.proxy_source = "imu"
