@@ -21,6 +21,7 @@ setup(
     ],
     python_requires=">=3.10",
     install_requires=[
+        "matplotlib",
         "numpy",
         "opencv-python-headless",
         "pyyaml",

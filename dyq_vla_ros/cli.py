@@ -63,6 +63,29 @@ def _cmd_load_test(args: argparse.Namespace) -> int:
     return 0 if result["node_alive"] else 1
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.bags.replay import BagReplayer
+
+    params = {"precision_mode": args.precision_mode, "proxy_source": args.proxy_source, "control_rate_hz": args.rate}
+    if args.model_path:
+        params["model_path"] = args.model_path
+    replayer = BagReplayer(
+        params, instruction=args.instruction, image_topic=args.image_topic, joint_topic=args.joint_topic
+    )
+    summary = replayer.run(Path(args.in_bag), Path(args.out_bag))
+    shares = {b: summary.bits.count(b) / max(1, len(summary.bits)) for b in (2, 4, 8, 16)}
+    print(json.dumps({"ticks": summary.ticks, "actions": summary.actions, "inferences": summary.inferences,
+                      "bits_share": shares, "out_bag": args.out_bag}, indent=2))  # fmt: skip
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.bags.plot import plot_bag
+
+    print(plot_bag(Path(args.bag), Path(args.out), theta_fp=args.theta_fp))
+    return 0
+
+
 def _cmd_init_model(args: argparse.Namespace) -> int:
     from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR, create_random_checkpoint
 
@@ -100,6 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--rate", type=float, default=20.0, help="control rate in Hz")
     load.add_argument("--precision-mode", default="dyq", choices=[m.value for m in PrecisionMode])
     load.set_defaults(func=_cmd_load_test)
+
+    replay = sub.add_parser("replay", help="bag in -> bag out with the policy's actions and bit widths")
+    replay.add_argument("in_bag")
+    replay.add_argument("out_bag")
+    replay.add_argument("--precision-mode", default="dyq", choices=[m.value for m in PrecisionMode])
+    replay.add_argument("--proxy-source", default="action", choices=["action", "joint_state"])
+    replay.add_argument("--rate", type=float, default=10.0, help="control rate in Hz")
+    replay.add_argument("--model-path", default="")
+    replay.add_argument("--image-topic", default="")
+    replay.add_argument("--joint-topic", default="")
+    replay.add_argument("--instruction", default="", help="use this instead of the bag's instruction topic")
+    replay.set_defaults(func=_cmd_replay)
+
+    plot = sub.add_parser("plot", help="bag -> PNG of sensitivity, bit width and action magnitude")
+    plot.add_argument("bag")
+    plot.add_argument("--out", required=True)
+    plot.add_argument("--theta-fp", type=float, default=None, help="draw this threshold")
+    plot.set_defaults(func=_cmd_plot)
 
     init = sub.add_parser("init-model", help="write a randomly initialised tiny PI0 checkpoint")
     init.add_argument("--out", default="", help="directory (default: the embedded model directory)")

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from dyq_vla_ros.contract import PROXY_SOURCES
-from dyq_vla_ros.dyq import ActionProxies, JointStateProxies, PrecisionController, ProxyInputError, ProxySample
+from dyq_vla_ros.dyq import (
+    ActionProxies,
+    Calibration,
+    JointStateProxies,
+    PrecisionController,
+    ProxyInputError,
+    ProxySample,
+    SensitivityEstimator,
+    Thresholds,
+)
+from dyq_vla_ros.types import PrecisionMode
 
 
 @dataclass(frozen=True)
@@ -141,3 +151,35 @@ class ControlLoop:
         sample = self.sample
         bits = self.controller.step(sample.sensitivity if sample else 0.0)
         return TickResult(action, clipped, bits, sample, error)
+
+
+def make_control_loop(calibration: Calibration, params: Mapping[str, object]) -> ControlLoop:
+    """The control loop configured from node parameters (contract names) and a model's calibration."""
+    mode = PrecisionMode.parse(str(params["precision_mode"]))
+    controller = PrecisionController(
+        mode,
+        thresholds=Thresholds(float(params["theta_2_4"]), float(params["theta_4_8"]), float(params["theta_fp"])),
+        downgrade_steps=int(params["downgrade_steps"]),
+        allowed_bits=calibration.allowed_bits,
+    )
+
+    def estimator(source: str) -> SensitivityEstimator:
+        priors = calibration.priors(source)
+        return SensitivityEstimator(
+            speed_p95=priors.speed_p95,
+            change_p95=priors.change_p95,
+            motion_window=int(params["motion_window"]),
+            jerk_window=int(params["jerk_window"]),
+            lam=float(params["sensitivity_lambda"]),
+            history=int(params["p95_history"]),
+        )
+
+    return ControlLoop(
+        controller,
+        ActionProxies(estimator("action")),
+        JointStateProxies(estimator("joint_state")),
+        action_min=params["action_min"],
+        action_max=params["action_max"],
+        proxy_source=str(params["proxy_source"]),
+        actions_per_chunk=int(params["actions_per_chunk"]),
+    )

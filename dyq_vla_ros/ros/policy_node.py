@@ -29,12 +29,9 @@ from std_msgs.msg import Float32, Float32MultiArray, String, UInt8
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dyq_vla_ros import contract
-from dyq_vla_ros.control import ControlLoop, lookahead
+from dyq_vla_ros.control import ControlLoop, lookahead, make_control_loop
 from dyq_vla_ros.dyq import (
-    ActionProxies,
-    JointStateProxies,
     PrecisionController,
-    SensitivityEstimator,
     Thresholds,
 )
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
@@ -132,17 +129,6 @@ class PolicyNode(LifecycleNode):
             return names
         return list(self._policy.processor.config.joint_names) if self._policy else []
 
-    def _make_estimator(self, source: str) -> SensitivityEstimator:
-        priors = self._policy.calibration.priors(source)
-        return SensitivityEstimator(
-            speed_p95=priors.speed_p95,
-            change_p95=priors.change_p95,
-            motion_window=self._param("motion_window"),
-            jerk_window=self._param("jerk_window"),
-            lam=self._param("sensitivity_lambda"),
-            history=self._param("p95_history"),
-        )
-
     # ------------------------------------------------------------------ parameters
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Validate a parameter change; apply cheap settings at once, the rest at the next inference."""
@@ -192,22 +178,10 @@ class PolicyNode(LifecycleNode):
             self.publish_diagnostics()
             return TransitionCallbackReturn.FAILURE
         self._policy = policy
-        calibration = policy.calibration
-        self._controller = PrecisionController(
-            mode,
-            thresholds=Thresholds(self._param("theta_2_4"), self._param("theta_4_8"), self._param("theta_fp")),
-            downgrade_steps=self._param("downgrade_steps"),
-            allowed_bits=calibration.allowed_bits,
+        self._loop = make_control_loop(
+            policy.calibration, {spec.name: self._param(spec.name) for spec in contract.PARAMETERS}
         )
-        self._loop = ControlLoop(
-            self._controller,
-            ActionProxies(self._make_estimator("action")),
-            JointStateProxies(self._make_estimator("joint_state")),
-            action_min=self._param("action_min"),
-            action_max=self._param("action_max"),
-            proxy_source=self._param("proxy_source"),
-            actions_per_chunk=self._param("actions_per_chunk"),
-        )
+        self._controller = self._loop.controller
         self._pubs = {
             "action": self.create_lifecycle_publisher(Float32MultiArray, contract.TOPIC_ACTION, COMMAND_QOS),
             "bits": self.create_lifecycle_publisher(UInt8, contract.TOPIC_BIT_WIDTH, COMMAND_QOS),

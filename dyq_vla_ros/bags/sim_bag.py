@@ -1,0 +1,62 @@
+"""Bags recorded from the built-in simulator's scripted expert (test fixtures, replay examples)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dyq_vla_ros import contract
+from dyq_vla_ros.bags.record import TYPESTORE, BagRecorder
+from dyq_vla_ros.sim import JOINT_NAMES, PegInHoleEnv, ScriptedExpert, SimConfig
+
+TOPIC_EXPERT_PHASE = "/sim/expert_phase"
+"""std_msgs/String: the scripted expert's phase at each step (approach, transport, align, ...)."""
+_T = TYPESTORE.types
+
+
+def _stamp(ns: int) -> object:
+    return _T["builtin_interfaces/msg/Time"](sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def record_sim_bag(
+    path: Path, seeds: Sequence[int], *, image_size: int = 64, rate_hz: float = 10.0, storage: str = "mcap"
+) -> Path:
+    """Record expert episodes: camera (rgb8), joint states, instruction and expert phase, one step per period."""
+    env = PegInHoleEnv(SimConfig(image_width=image_size, image_height=image_size))
+    period = int(1e9 / rate_hz)
+    t = 1_000_000_000
+    with BagRecorder(path, storage=storage) as bag:
+
+        def write(topic: str, msg: object) -> None:
+            bag.write(topic, msg.__msgtype__, TYPESTORE.serialize_cdr(msg, msg.__msgtype__), t)
+
+        for seed in seeds:
+            obs = env.reset(seed)
+            expert = ScriptedExpert(env)
+            write(contract.TOPIC_INSTRUCTION, _T["std_msgs/msg/String"](data=env.instruction))
+            while True:
+                header = _T["std_msgs/msg/Header"](stamp=_stamp(t), frame_id="scene_camera")
+                h, w = obs.image.shape[:2]
+                image = _T["sensor_msgs/msg/Image"](
+                    header=header, height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
+                    data=np.ascontiguousarray(obs.image).reshape(-1),
+                )  # fmt: skip
+                joints = _T["sensor_msgs/msg/JointState"](
+                    header=_T["std_msgs/msg/Header"](stamp=_stamp(t), frame_id=""),
+                    name=list(JOINT_NAMES),
+                    position=np.asarray(obs.joint_positions, np.float64),
+                    velocity=np.zeros(0),
+                    effort=np.zeros(0),
+                )
+                write(contract.TOPIC_IMAGE, image)
+                write(contract.TOPIC_JOINT_STATES, joints)
+                if env.done:
+                    break
+                action = expert.act()
+                write(TOPIC_EXPERT_PHASE, _T["std_msgs/msg/String"](data=expert.phase))
+                obs = env.step(action)
+                t += period
+            t += 5 * period
+    return Path(path)

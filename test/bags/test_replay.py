@@ -1,0 +1,104 @@
+"""Offline replay through the node's code path, other robots' inputs, and plotting."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from dyq_vla_ros import contract
+from dyq_vla_ros.bags import TYPESTORE, BagError, BagRecorder, read_messages
+from dyq_vla_ros.bags.plot import plot_bag
+from dyq_vla_ros.bags.read import bag_topics
+from dyq_vla_ros.bags.replay import BagReplayer, read_raw
+from dyq_vla_ros.bags.sim_bag import TOPIC_EXPERT_PHASE
+
+FIXTURE = Path(__file__).resolve().parent.parent / "data" / "sim_expert_seed1000000"
+FINE, COARSE = {"align", "insert"}, {"approach", "transport"}
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("replay") / "out"
+    summary = BagReplayer({"proxy_source": "joint_state"}).run(FIXTURE, out)
+    return summary, out
+
+
+def test_one_action_per_control_tick(replayed):
+    summary, out = replayed
+    images = [t for t, _, _ in read_messages(FIXTURE, [contract.TOPIC_IMAGE])]
+    assert summary.ticks == len(images)  # the fixture steps once per 10 Hz period, as the node ticks
+    assert summary.actions == summary.ticks - 1  # the first tick waits for the first chunk
+    actions = [m for _, _, m in read_messages(out, [contract.TOPIC_ACTION])]
+    assert len(actions) == summary.actions and all(len(a.data) == 7 for a in actions)
+    bits = [m.data for _, _, m in read_messages(out, [contract.TOPIC_BIT_WIDTH])]
+    assert bits == summary.bits
+
+
+def test_bit_width_switches_up_in_the_fine_phase(replayed):
+    summary, _ = replayed
+    phases = [m.data for _, _, m in read_messages(FIXTURE, [TOPIC_EXPERT_PHASE])]
+    pairs = list(zip(phases, summary.bits, strict=False))[10:]  # past the 16-bit episode start
+    fine = [b for p, b in pairs if p in FINE]
+    coarse = [b for p, b in pairs if p in COARSE]
+    assert fine and coarse
+    assert np.mean(fine) > np.mean(coarse) + 1.0
+    assert len(set(summary.bits)) >= 3  # it does switch
+
+
+def test_output_keeps_the_inputs_and_adds_outputs(replayed):
+    _, out = replayed
+    topics = bag_topics(out)
+    for topic in (contract.TOPIC_IMAGE, contract.TOPIC_JOINT_STATES, contract.TOPIC_INSTRUCTION):
+        assert topic in topics
+    for topic in (
+        contract.TOPIC_ACTION,
+        contract.TOPIC_BIT_WIDTH,
+        contract.TOPIC_SENSITIVITY,
+        contract.TOPIC_DIAGNOSTICS,
+    ):
+        assert topic in topics
+    diag = next(m for _, _, m in read_messages(out, [contract.TOPIC_DIAGNOSTICS]))
+    assert {kv.key for kv in diag.status[0].values} == set(contract.DIAGNOSTIC_KEYS)
+
+
+def test_missing_topic_error_lists_the_bags_topics(tmp_path):
+    with pytest.raises(BagError, match=r"has no topic /front/image; it has: .*/camera/image_raw"):
+        BagReplayer({}, image_topic="/front/image").run(FIXTURE, tmp_path / "out")
+
+
+def _converted(tmp_path: Path, encoding: str) -> Path:
+    """The fixture with its images re-encoded and extra finger joints added (another robot's bag)."""
+    out = tmp_path / f"bag_{encoding}"
+    with BagRecorder(out) as bag:
+        for topic, msgtype, t, raw in read_raw(FIXTURE):
+            msg = TYPESTORE.deserialize_cdr(raw, msgtype)
+            if topic == contract.TOPIC_IMAGE:
+                rgb = msg.data.reshape(msg.height, msg.width, 3)
+                pixels = {"bgr8": rgb[:, :, ::-1], "mono8": rgb.mean(axis=2).astype(np.uint8)}[encoding]
+                channels = 1 if pixels.ndim == 2 else 3
+                msg.encoding, msg.step, msg.data = (
+                    encoding,
+                    msg.width * channels,
+                    np.ascontiguousarray(pixels).reshape(-1),
+                )
+            elif topic == contract.TOPIC_JOINT_STATES:
+                msg.name = ["finger_left", *msg.name, "finger_right"]
+                msg.position = np.concatenate([[0.01], msg.position, [0.01]])
+            bag.write(topic, msgtype, TYPESTORE.serialize_cdr(msg, msgtype), t)
+    return out
+
+
+@pytest.mark.parametrize("encoding", ["bgr8", "mono8"])
+def test_other_encodings_and_extra_finger_joints_replay(tmp_path, encoding):
+    summary = BagReplayer({}).run(_converted(tmp_path, encoding), tmp_path / "out")
+    assert summary.actions > 50 and summary.rejected_images == 0 and summary.rejected_joint_states == 0
+
+
+def test_plot_writes_a_readable_png(replayed, tmp_path):
+    _, out = replayed
+    png = plot_bag(out, tmp_path / "plot.png", theta_fp=0.5)
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[0] > 400 and image.shape[1] > 600
+    with pytest.raises(BagError, match="replay it first"):
+        plot_bag(FIXTURE, tmp_path / "x.png")
