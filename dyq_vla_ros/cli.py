@@ -86,6 +86,31 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_play(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    from dyq_vla_ros.ros.player import DEFAULT_TOPICS, BagPlayer
+
+    rclpy.init()
+    player = BagPlayer(Path(args.bag), args.topics or DEFAULT_TOPICS, rate=args.rate)
+
+    def spin(timeout: float) -> None:
+        rclpy.spin_once(player, timeout_sec=timeout)
+
+    try:
+        if not player.wait_for_subscribers(args.wait, spin):
+            print(f"no subscriber appeared within {args.wait} s; playing anyway", file=sys.stderr)
+        count = player.play(spin)
+        print(f"published {count} messages from {args.bag}")
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        player.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
 def _cmd_init_model(args: argparse.Namespace) -> int:
     from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR, create_random_checkpoint
 
@@ -141,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", required=True)
     plot.add_argument("--theta-fp", type=float, default=None, help="draw this threshold")
     plot.set_defaults(func=_cmd_plot)
+
+    play = sub.add_parser("play", help="publish a bag's camera, joint states and instruction at recorded pace")
+    play.add_argument("bag")
+    play.add_argument("--topics", nargs="*", default=None, help="topics to publish (default: the policy's inputs)")
+    play.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
+    play.add_argument("--wait", type=float, default=60.0, help="seconds to wait for subscribers first")
+    play.set_defaults(func=_cmd_play)
 
     init = sub.add_parser("init-model", help="write a randomly initialised tiny PI0 checkpoint")
     init.add_argument("--out", default="", help="directory (default: the embedded model directory)")

@@ -15,6 +15,8 @@ NODE_EXECUTABLE = "dyq_vla_node"
 
 # Subscribed topics.
 TOPIC_IMAGE = "/camera/image_raw"
+TOPIC_IMAGE_COMPRESSED = "/camera/image_raw/compressed"
+"""sensor_msgs/CompressedImage (jpeg/png), the image_transport name; the newest frame of either topic is used."""
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_INSTRUCTION = "/dyq_vla/instruction"
 
@@ -27,7 +29,7 @@ TOPIC_GRIPPER = "/dyq_vla/gripper"
 TOPIC_MARKERS = "/dyq_vla/markers"
 TOPIC_DIAGNOSTICS = "/diagnostics"
 
-SUBSCRIBED_TOPICS = (TOPIC_IMAGE, TOPIC_JOINT_STATES, TOPIC_INSTRUCTION)
+SUBSCRIBED_TOPICS = (TOPIC_IMAGE, TOPIC_IMAGE_COMPRESSED, TOPIC_JOINT_STATES, TOPIC_INSTRUCTION)
 PUBLISHED_TOPICS = (
     TOPIC_ACTION,
     TOPIC_BIT_WIDTH,

@@ -77,3 +77,21 @@ def joint_positions(msg, names: Sequence[str], count: int) -> tuple[np.ndarray, 
     if not np.all(np.isfinite(q)):
         raise ConversionError("JointState positions contain NaN or Inf")
     return q, used
+
+
+def compressed_to_rgb(msg, *, max_pixels: int = 4096 * 4096) -> np.ndarray:
+    """H x W x 3 uint8 RGB array from a sensor_msgs/CompressedImage in jpeg or png."""
+    import cv2
+
+    fmt = msg.format.lower()
+    if "jpeg" not in fmt and "jpg" not in fmt and "png" not in fmt:
+        raise ConversionError(f"unsupported compressed format {msg.format!r}; supported: jpeg, png")
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if data.size == 0:
+        raise ConversionError("compressed image has no data")
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ConversionError(f"compressed image ({msg.format}) could not be decoded")
+    if bgr.shape[0] * bgr.shape[1] > max_pixels:
+        raise ConversionError(f"image of {bgr.shape[1]}x{bgr.shape[0]} pixels exceeds the limit of {max_pixels}")
+    return np.ascontiguousarray(bgr[:, :, ::-1])

@@ -19,7 +19,7 @@ from dyq_vla_ros.bags.errors import BagError
 from dyq_vla_ros.bags.record import TYPESTORE, BagRecorder
 from dyq_vla_ros.control import make_control_loop
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
-from dyq_vla_ros.sensors import ConversionError, image_to_rgb, joint_positions, stamp_to_seconds
+from dyq_vla_ros.sensors import ConversionError, compressed_to_rgb, image_to_rgb, joint_positions, stamp_to_seconds
 from dyq_vla_ros.types import ACTION_NAMES, WEIGHT_BITS, PrecisionMode
 
 _T = TYPESTORE.types
@@ -83,6 +83,9 @@ class BagReplayer:
         from dyq_vla_ros.bags.read import bag_topics
 
         topics = bag_topics(in_bag)
+        default_missing = self.image_topic == contract.TOPIC_IMAGE and self.image_topic not in topics
+        if default_missing and contract.TOPIC_IMAGE_COMPRESSED in topics:  # the image_transport twin
+            self.image_topic = contract.TOPIC_IMAGE_COMPRESSED
         for wanted in (self.image_topic, self.joint_topic):
             if wanted not in topics:
                 raise BagError(f"bag {in_bag} has no topic {wanted}; it has: {', '.join(sorted(topics))}")
@@ -172,8 +175,13 @@ class BagReplayer:
 
     def _infer(self, image_ref: tuple[str, bytes], q: np.ndarray, instruction: str) -> np.ndarray | None:
         msgtype, raw = image_ref
+        limit = int(self.params["max_image_pixels"])
         try:
-            rgb = image_to_rgb(TYPESTORE.deserialize_cdr(raw, msgtype), max_pixels=int(self.params["max_image_pixels"]))
+            msg = TYPESTORE.deserialize_cdr(raw, msgtype)
+            if msgtype == "sensor_msgs/msg/CompressedImage":
+                rgb = compressed_to_rgb(msg, max_pixels=limit)
+            else:
+                rgb = image_to_rgb(msg, max_pixels=limit)
         except ConversionError:
             self.summary.rejected_images += 1
             return None

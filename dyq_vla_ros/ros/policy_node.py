@@ -24,7 +24,7 @@ from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float32, Float32MultiArray, String, UInt8
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -45,6 +45,7 @@ from dyq_vla_ros.ros.conversions import (
     stamp_to_seconds,
 )
 from dyq_vla_ros.ros.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
+from dyq_vla_ros.sensors import compressed_to_rgb
 from dyq_vla_ros.types import WEIGHT_BITS, PrecisionMode
 
 _MAX_INSTRUCTION_CHARS = 512
@@ -207,6 +208,9 @@ class PolicyNode(LifecycleNode):
         self._reset_runtime()
         self._subs = [
             self.create_subscription(Image, contract.TOPIC_IMAGE, self._on_image, SENSOR_QOS),
+            self.create_subscription(
+                CompressedImage, contract.TOPIC_IMAGE_COMPRESSED, self._on_compressed_image, SENSOR_QOS
+            ),
             self.create_subscription(JointState, contract.TOPIC_JOINT_STATES, self._on_joint_state, SENSOR_QOS),
             self.create_subscription(String, contract.TOPIC_INSTRUCTION, self._on_instruction, INSTRUCTION_QOS),
         ]
@@ -288,6 +292,15 @@ class PolicyNode(LifecycleNode):
         except ConversionError as exc:
             self._reject("rejected_images", "image", str(exc))
             return
+        self._store_image(msg)
+
+    def _on_compressed_image(self, msg: CompressedImage) -> None:
+        if not msg.data:  # decoding is left to the worker; only what costs nothing is checked here
+            self._reject("rejected_images", "compressed image", "no data")
+            return
+        self._store_image(msg)
+
+    def _store_image(self, msg: Image | CompressedImage) -> None:
         stamp = stamp_to_seconds(msg.header.stamp)
         problem = self._stamp_problem(stamp, self._image_stamp)
         if problem:
@@ -531,7 +544,19 @@ class PolicyNode(LifecycleNode):
             policy.reset()
         policy.set_precision(controller.mode, controller.bits)
         start = time.perf_counter()
-        actions = policy.predict_action_chunk(Observation(image_to_rgb(msg), q.astype(np.float32), instruction))
+        limit = self._param("max_image_pixels")
+        try:
+            if isinstance(msg, CompressedImage):
+                rgb = compressed_to_rgb(msg, max_pixels=limit)
+            else:
+                rgb = image_to_rgb(msg, max_pixels=limit)
+        except ConversionError as exc:
+            self._reject("rejected_images", "image", str(exc))
+            with self._lock:  # drop the undecodable frame: the watchdog holds until a good one arrives
+                if self._image_seq == seq:
+                    self._image_msg, self._image_time = None, 0.0
+            return
+        actions = policy.predict_action_chunk(Observation(rgb, q.astype(np.float32), instruction))
         self._latencies.append(1000.0 * (time.perf_counter() - start))
         if not np.all(np.isfinite(actions)):
             raise FloatingPointError("policy produced non-finite actions")

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from rclpy.node import Node
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
 from dyq_vla_ros import contract
@@ -86,6 +87,7 @@ class SyntheticSource(Node):
         joint_names: Sequence[str] = DEFAULT_JOINT_NAMES,
         script: Sequence[MotionPhase] = DEFAULT_SCRIPT,
         node_name: str = "dyq_vla_synthetic_source",
+        image_format: str = "raw",
         **node_kwargs: object,
     ) -> None:
         super().__init__(node_name, **node_kwargs)
@@ -94,7 +96,13 @@ class SyntheticSource(Node):
         self.script = MotionScript(script, len(self.joint_names))
         self.image_size = image_size
         self._t0 = self.get_clock().now()
-        self._image_pub = self.create_publisher(Image, contract.TOPIC_IMAGE, SENSOR_QOS)
+        if image_format not in ("raw", "png", "jpeg"):
+            raise ValueError(f"image_format must be raw, png or jpeg, got {image_format!r}")
+        self.image_format = image_format
+        if image_format == "raw":
+            self._image_pub = self.create_publisher(Image, contract.TOPIC_IMAGE, SENSOR_QOS)
+        else:
+            self._image_pub = self.create_publisher(CompressedImage, contract.TOPIC_IMAGE_COMPRESSED, SENSOR_QOS)
         self._joint_pub = self.create_publisher(JointState, contract.TOPIC_JOINT_STATES, SENSOR_QOS)
         self._instruction_pub = self.create_publisher(String, contract.TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.create_timer(1.0 / image_rate_hz, self._publish_image)
@@ -140,7 +148,15 @@ class SyntheticSource(Node):
         x = int((0.5 + 0.4 * np.sin(t)) * (w - 16))
         y = int((0.5 + 0.4 * np.cos(0.7 * t)) * (h - 16))
         img[y : y + 16, x : x + 16] = (220, 30, 30)
-        self._image_pub.publish(rgb_to_image(img, stamp=self.get_clock().now().to_msg()))
+        stamp = self.get_clock().now().to_msg()
+        if self.image_format == "raw":
+            self._image_pub.publish(rgb_to_image(img, stamp=stamp))
+        else:
+            msg = CompressedImage(
+                format=self.image_format, data=cv2.imencode(f".{self.image_format}", img[:, :, ::-1])[1].tobytes()
+            )
+            msg.header.stamp = stamp
+            self._image_pub.publish(msg)
         self.published["images"] += 1
 
 

@@ -70,18 +70,22 @@ def test_missing_topic_error_lists_the_bags_topics(tmp_path):
 def _converted(tmp_path: Path, encoding: str) -> Path:
     """The fixture with its images re-encoded and extra finger joints added (another robot's bag)."""
     out = tmp_path / f"bag_{encoding}"
+    compressed_type = "sensor_msgs/msg/CompressedImage"
     with BagRecorder(out) as bag:
         for topic, msgtype, t, raw in read_raw(FIXTURE):
             msg = TYPESTORE.deserialize_cdr(raw, msgtype)
             if topic == contract.TOPIC_IMAGE:
                 rgb = msg.data.reshape(msg.height, msg.width, 3)
+                if encoding in ("jpeg", "png"):  # image_transport's compressed twin instead of the raw topic
+                    data = cv2.imencode(f".{encoding}", rgb[:, :, ::-1])[1].reshape(-1)
+                    image = TYPESTORE.types[compressed_type](header=msg.header, format=encoding, data=data)
+                    blob = TYPESTORE.serialize_cdr(image, compressed_type)
+                    bag.write(contract.TOPIC_IMAGE_COMPRESSED, compressed_type, blob, t)
+                    continue
                 pixels = {"bgr8": rgb[:, :, ::-1], "mono8": rgb.mean(axis=2).astype(np.uint8)}[encoding]
                 channels = 1 if pixels.ndim == 2 else 3
-                msg.encoding, msg.step, msg.data = (
-                    encoding,
-                    msg.width * channels,
-                    np.ascontiguousarray(pixels).reshape(-1),
-                )
+                msg.encoding, msg.step = encoding, msg.width * channels
+                msg.data = np.ascontiguousarray(pixels).reshape(-1)
             elif topic == contract.TOPIC_JOINT_STATES:
                 msg.name = ["finger_left", *msg.name, "finger_right"]
                 msg.position = np.concatenate([[0.01], msg.position, [0.01]])
@@ -89,7 +93,7 @@ def _converted(tmp_path: Path, encoding: str) -> Path:
     return out
 
 
-@pytest.mark.parametrize("encoding", ["bgr8", "mono8"])
+@pytest.mark.parametrize("encoding", ["bgr8", "mono8", "jpeg", "png"])
 def test_other_encodings_and_extra_finger_joints_replay(tmp_path, encoding):
     summary = BagReplayer({}).run(_converted(tmp_path, encoding), tmp_path / "out")
     assert summary.actions > 50 and summary.rejected_images == 0 and summary.rejected_joint_states == 0

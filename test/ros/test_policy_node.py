@@ -148,3 +148,12 @@ def test_deactivate_publishes_one_hold_then_stops_commanding(spin, recorder, sta
     spin.for_(1.0)
     assert len(recorder.values(contract.TOPIC_ACTION)) == count
     assert node_api.state() == State.PRIMARY_STATE_INACTIVE
+
+
+def test_node_accepts_compressed_images(executor, spin, recorder, start_node, node_api):
+    start_node(control_rate_hz=RATE_HZ)
+    executor.add_node(SyntheticSource(image_format="jpeg"))
+    node_api.wait_for_actions(10)
+    spin.for_(1.2)
+    values = node_api.latest()
+    assert values["rejected_images"] == "0" and float(values["latency_ms_p50"]) > 0
