@@ -7,11 +7,28 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from dyq_vla_ros import contract
+from dyq_vla_ros.bags import read_messages
 from dyq_vla_ros.bags.replay import BagReplayer
+from dyq_vla_ros.policy import Observation, Pi0Policy
+from dyq_vla_ros.sensors import image_to_rgb
+from dyq_vla_ros.types import PrecisionMode
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "sim_expert_seed1000000"
 PARAMS = {"proxy_source": "joint_state", "control_rate_hz": 10.0}  # the fixture steps at 10 Hz
+WIDE = [-100.0] * 7  # bounds wide enough that the random-weight model's actions are compared unclipped
+
+
+def _first_frames(n: int):
+    """(rgb, joint positions, instruction) of the fixture's first n control steps."""
+    images = [image_to_rgb(m) for _, _, m in itertools.islice(read_messages(FIXTURE, [contract.TOPIC_IMAGE]), n)]
+    joints = [
+        np.asarray(m.position) for _, _, m in itertools.islice(read_messages(FIXTURE, [contract.TOPIC_JOINT_STATES]), n)
+    ]
+    instruction = next(m.data for _, _, m in read_messages(FIXTURE, [contract.TOPIC_INSTRUCTION]))
+    return list(zip(images, joints, itertools.repeat(instruction), strict=False))
 
 
 def _runs(bits):
@@ -20,7 +37,7 @@ def _runs(bits):
 
 
 def test_play_drives_the_live_node_like_the_offline_replay(tmp_path, spin, recorder, start_node, node_api):
-    start_node(**PARAMS)
+    start_node(**PARAMS, action_min=f"{WIDE}", action_max=f"{[-v for v in WIDE]}")
     spin.until(lambda: node_api.statuses(), node_api.startup_s, "the node to come up")
     player = subprocess.Popen([sys.executable, "-m", "dyq_vla_ros.cli", "play", str(FIXTURE), "--wait", "60"])
     try:
@@ -39,3 +56,14 @@ def test_play_drives_the_live_node_like_the_offline_replay(tmp_path, spin, recor
 
     offline = BagReplayer(PARAMS).run(FIXTURE, tmp_path / "offline")
     assert _runs(live_bits) == _runs(offline.bits), (live_bits, offline.bits)
+
+    # The live node's first action is what the same policy predicts from one of the first frames
+    # (which one depends on when the node's first tick fell), i.e. the same code path and numerics.
+    policy = Pi0Policy()
+    policy.set_precision(PrecisionMode.DYQ, 16)
+    first = np.asarray(actions[0].data)
+    candidates = []
+    for rgb, q, instruction in _first_frames(3):
+        policy.reset()
+        candidates.extend(policy.predict_action_chunk(Observation(rgb, q.astype(np.float32), instruction))[:3])
+    assert min(np.abs(c - first).max() for c in candidates) < 1e-4
