@@ -17,7 +17,7 @@ import numpy as np
 from dyq_vla_ros import contract
 from dyq_vla_ros.bags.errors import BagError
 from dyq_vla_ros.bags.record import TYPESTORE, BagRecorder
-from dyq_vla_ros.control import make_control_loop
+from dyq_vla_ros.control import diagnostic_record, make_control_loop
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
 from dyq_vla_ros.sensors import ConversionError, compressed_to_rgb, image_to_rgb, joint_positions, stamp_to_seconds
 from dyq_vla_ros.types import ACTION_NAMES, WEIGHT_BITS, PrecisionMode
@@ -194,22 +194,15 @@ class BagReplayer:
         return actions if np.all(np.isfinite(actions)) else None
 
     def _diagnostics(self, t: int) -> object:
-        controller, sample = self.loop.controller, self.loop.sample
-        lat = np.asarray(self._latencies) if self._latencies else np.zeros(1)
-        record = {
-            "activation_bits": controller.bits,
-            "weight_bits": WEIGHT_BITS if self.policy.weight_bits == 4 else self.policy.weight_bits,
-            "precision_mode": self.params["precision_mode"],
-            "sensitivity": sample.sensitivity if sample else 0.0,
-            "motion_fineness": sample.motion_fineness if sample else 0.0,
-            "angular_jerk": sample.angular_jerk if sample else 0.0,
-            "switch_count": controller.switch_count,
-            "latency_ms_p50": float(np.percentile(lat, 50)),
-            "latency_ms_p99": float(np.percentile(lat, 99)),
-            "dropped_frames": 0,
-            "input_age_ms": 0.0,
-            "model": str(self.policy.path),
-        }
+        record = diagnostic_record(
+            self.loop,
+            precision_mode=str(self.params["precision_mode"]),
+            weight_bits=WEIGHT_BITS if self.policy.weight_bits == 4 else self.policy.weight_bits,
+            model=str(self.policy.path),
+            latencies_ms=self._latencies,
+            dropped_frames=0,
+            input_age_ms=0.0,
+        )
         kv = _T["diagnostic_msgs/msg/KeyValue"]
         status = _T["diagnostic_msgs/msg/DiagnosticStatus"](
             level=0,

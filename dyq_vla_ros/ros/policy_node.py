@@ -29,7 +29,7 @@ from std_msgs.msg import Float32, Float32MultiArray, String, UInt8
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dyq_vla_ros import contract
-from dyq_vla_ros.control import ControlLoop, lookahead, make_control_loop
+from dyq_vla_ros.control import ControlLoop, diagnostic_record, lookahead, make_control_loop
 from dyq_vla_ros.dyq import (
     PrecisionController,
     Thresholds,
@@ -462,25 +462,18 @@ class PolicyNode(LifecycleNode):
 
     def diagnostics_record(self) -> dict[str, object]:
         """The contract's diagnostic keys with their current values."""
-        policy, controller = self._policy, self._controller
-        sample = self._loop.sample if self._loop else None
-        lat = np.asarray(self._latencies) if self._latencies else None
+        policy = self._policy
         now = self._now()
         ages = [now - t for t in (self._image_time, self._joint_time) if t > 0.0]
-        return {
-            "activation_bits": controller.bits if controller else 0,
-            "weight_bits": (WEIGHT_BITS if policy.weight_bits == 4 else policy.weight_bits) if policy else 0,
-            "precision_mode": self._param("precision_mode"),
-            "sensitivity": sample.sensitivity if sample else 0.0,
-            "motion_fineness": sample.motion_fineness if sample else 0.0,
-            "angular_jerk": sample.angular_jerk if sample else 0.0,
-            "switch_count": controller.switch_count if controller else 0,
-            "latency_ms_p50": float(np.percentile(lat, 50)) if lat is not None else 0.0,
-            "latency_ms_p99": float(np.percentile(lat, 99)) if lat is not None else 0.0,
-            "dropped_frames": self._counters["dropped_frames"],
-            "input_age_ms": 1000.0 * max(ages) if ages else -1.0,
-            "model": str(policy.path) if policy else str(self._param("model_path") or "embedded"),
-        }
+        return diagnostic_record(
+            self._loop,
+            precision_mode=self._param("precision_mode"),
+            weight_bits=(WEIGHT_BITS if policy.weight_bits == 4 else policy.weight_bits) if policy else 0,
+            model=str(policy.path) if policy else str(self._param("model_path") or "embedded"),
+            latencies_ms=list(self._latencies),
+            dropped_frames=self._counters["dropped_frames"],
+            input_age_ms=1000.0 * max(ages) if ages else -1.0,
+        )
 
     def publish_diagnostics(self) -> None:
         """Publish the policy status on /diagnostics."""
