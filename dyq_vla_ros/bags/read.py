@@ -30,6 +30,13 @@ def read_messages(path: str | Path, topics: Sequence[str] | None = None) -> Iter
             yield conn.topic, timestamp, reader.deserialize(raw, conn.msgtype)
 
 
+def read_raw(path: str | Path) -> Iterator[tuple[str, str, int, bytes]]:
+    """(topic, msgtype, timestamp_ns, CDR bytes) of every message, in time order."""
+    with _open(path) as reader:
+        for conn, timestamp, raw in reader.messages():
+            yield conn.topic, conn.msgtype, timestamp, bytes(raw)
+
+
 @contextmanager
 def _open(path: str | Path) -> Iterator[AnyReader]:
     p = Path(path)

@@ -14,6 +14,11 @@ TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 """Message definitions written into bags; the messages we record are identical across Humble..Kilted."""
 
 
+def ros_time(ns: int) -> object:
+    """A rosbags builtin_interfaces/Time from nanoseconds."""
+    return TYPESTORE.types["builtin_interfaces/msg/Time"](sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
 def type_name(msg_class: type) -> str:
     """'pkg/msg/Name' of an rclpy message class."""
     package = msg_class.__module__.split(".")[0]
@@ -45,6 +50,10 @@ class BagRecorder:
             self._connections[topic] = conn
         self._writer.write(conn, int(timestamp_ns), bytes(data))
         self.counts[topic] = self.counts.get(topic, 0) + 1
+
+    def write_message(self, topic: str, msg: object, timestamp_ns: int) -> None:
+        """Serialize and record one rosbags message (its type comes from the message)."""
+        self.write(topic, msg.__msgtype__, TYPESTORE.serialize_cdr(msg, msg.__msgtype__), timestamp_ns)
 
     def close(self) -> None:
         """Finish the bag (writes metadata.yaml)."""

@@ -8,7 +8,6 @@ taken as instantaneous (a chunk requested at one tick is used from the next).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,8 @@ import numpy as np
 
 from dyq_vla_ros import contract
 from dyq_vla_ros.bags.errors import BagError
-from dyq_vla_ros.bags.record import TYPESTORE, BagRecorder
+from dyq_vla_ros.bags.read import bag_topics, read_raw
+from dyq_vla_ros.bags.record import TYPESTORE, BagRecorder, ros_time
 from dyq_vla_ros.control import diagnostic_record, make_control_loop
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
 from dyq_vla_ros.sensors import ConversionError, compressed_to_rgb, image_to_rgb, joint_positions, stamp_to_seconds
@@ -35,19 +35,6 @@ class ReplaySummary:
     rejected_joint_states: int = 0
     rejected_images: int = 0
     bits: list[int] = field(default_factory=list)
-
-
-def read_raw(path: Path) -> Iterator[tuple[str, str, int, bytes]]:
-    """(topic, msgtype, timestamp_ns, CDR bytes) of every message, in time order."""
-    from rosbags.highlevel import AnyReader
-
-    with AnyReader([Path(path)], default_typestore=TYPESTORE) as reader:
-        for conn, timestamp, raw in reader.messages():
-            yield conn.topic, conn.msgtype, timestamp, bytes(raw)
-
-
-def _time(ns: int) -> object:
-    return _T["builtin_interfaces/msg/Time"](sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 def _action_msg(action: np.ndarray) -> object:
@@ -80,8 +67,6 @@ class BagReplayer:
 
     def run(self, in_bag: Path, out_bag: Path, *, storage: str = "mcap") -> ReplaySummary:
         """Replay in_bag into out_bag."""
-        from dyq_vla_ros.bags.read import bag_topics
-
         topics = bag_topics(in_bag)
         default_missing = self.image_topic == contract.TOPIC_IMAGE and self.image_topic not in topics
         if default_missing and contract.TOPIC_IMAGE_COMPRESSED in topics:  # the image_transport twin
@@ -148,7 +133,7 @@ class BagReplayer:
             if not self._holding:
                 hold = np.zeros(self.policy.action_dim, np.float32)
                 hold[6:7] = self._last_gripper
-                self._write(out, contract.TOPIC_ACTION, _action_msg(hold), t)
+                out.write_message(contract.TOPIC_ACTION, _action_msg(hold), t)
                 self._holding = True
             self.loop.clear_queue()
         else:
@@ -159,18 +144,18 @@ class BagReplayer:
             result = self.loop.tick((joint[1], joint[2]))
             self.summary.ticks += 1
             if result.action is not None:
-                self._write(out, contract.TOPIC_ACTION, _action_msg(result.action), t)
+                out.write_message(contract.TOPIC_ACTION, _action_msg(result.action), t)
                 self._last_gripper = float(result.action[6]) if len(result.action) > 6 else 0.0
                 self.summary.actions += 1
             self.summary.bits.append(result.bits)
-            self._write(out, contract.TOPIC_BIT_WIDTH, _T["std_msgs/msg/UInt8"](data=result.bits), t)
+            out.write_message(contract.TOPIC_BIT_WIDTH, _T["std_msgs/msg/UInt8"](data=result.bits), t)
             s = result.sample.sensitivity if result.sample else 0.0
-            self._write(out, contract.TOPIC_SENSITIVITY, _T["std_msgs/msg/Float32"](data=s), t)
+            out.write_message(contract.TOPIC_SENSITIVITY, _T["std_msgs/msg/Float32"](data=s), t)
             if self.loop.should_request(inflight=False, lookahead_actions=0):
                 self.loop.mark_requested()
                 self._pending = self._infer(image[1], joint[1], self._instruction)
         if t - self._last_diag >= 1_000_000_000:
-            self._write(out, contract.TOPIC_DIAGNOSTICS, self._diagnostics(t), t)
+            out.write_message(contract.TOPIC_DIAGNOSTICS, self._diagnostics(t), t)
             self._last_diag = t
 
     def _infer(self, image_ref: tuple[str, bytes], q: np.ndarray, instruction: str) -> np.ndarray | None:
@@ -211,9 +196,5 @@ class BagReplayer:
             hardware_id="dyq-vla replay",
             values=[kv(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in record.items()],
         )
-        header = _T["std_msgs/msg/Header"](stamp=_time(t), frame_id="")
+        header = _T["std_msgs/msg/Header"](stamp=ros_time(t), frame_id="")
         return _T["diagnostic_msgs/msg/DiagnosticArray"](header=header, status=[status])
-
-    @staticmethod
-    def _write(out: BagRecorder, topic: str, msg: object, t: int) -> None:
-        out.write(topic, msg.__msgtype__, TYPESTORE.serialize_cdr(msg, msg.__msgtype__), t)

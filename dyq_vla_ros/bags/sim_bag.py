@@ -8,16 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from dyq_vla_ros import contract
-from dyq_vla_ros.bags.record import TYPESTORE, BagRecorder
+from dyq_vla_ros.bags.record import TYPESTORE, BagRecorder, ros_time
 from dyq_vla_ros.sim import JOINT_NAMES, PegInHoleEnv, ScriptedExpert, SimConfig
 
 TOPIC_EXPERT_PHASE = "/sim/expert_phase"
 """std_msgs/String: the scripted expert's phase at each step (approach, transport, align, ...)."""
 _T = TYPESTORE.types
-
-
-def _stamp(ns: int) -> object:
-    return _T["builtin_interfaces/msg/Time"](sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 def record_sim_bag(
@@ -28,34 +24,30 @@ def record_sim_bag(
     period = int(1e9 / rate_hz)
     t = 1_000_000_000
     with BagRecorder(path, storage=storage) as bag:
-
-        def write(topic: str, msg: object) -> None:
-            bag.write(topic, msg.__msgtype__, TYPESTORE.serialize_cdr(msg, msg.__msgtype__), t)
-
         for seed in seeds:
             obs = env.reset(seed)
             expert = ScriptedExpert(env)
-            write(contract.TOPIC_INSTRUCTION, _T["std_msgs/msg/String"](data=env.instruction))
+            bag.write_message(contract.TOPIC_INSTRUCTION, _T["std_msgs/msg/String"](data=env.instruction), t)
             while True:
-                header = _T["std_msgs/msg/Header"](stamp=_stamp(t), frame_id="scene_camera")
+                header = _T["std_msgs/msg/Header"](stamp=ros_time(t), frame_id="scene_camera")
                 h, w = obs.image.shape[:2]
                 image = _T["sensor_msgs/msg/Image"](
                     header=header, height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
                     data=np.ascontiguousarray(obs.image).reshape(-1),
                 )  # fmt: skip
                 joints = _T["sensor_msgs/msg/JointState"](
-                    header=_T["std_msgs/msg/Header"](stamp=_stamp(t), frame_id=""),
+                    header=_T["std_msgs/msg/Header"](stamp=ros_time(t), frame_id=""),
                     name=list(JOINT_NAMES),
                     position=np.asarray(obs.joint_positions, np.float64),
                     velocity=np.zeros(0),
                     effort=np.zeros(0),
                 )
-                write(contract.TOPIC_IMAGE, image)
-                write(contract.TOPIC_JOINT_STATES, joints)
+                bag.write_message(contract.TOPIC_IMAGE, image, t)
+                bag.write_message(contract.TOPIC_JOINT_STATES, joints, t)
                 if env.done:
                     break
                 action = expert.act()
-                write(TOPIC_EXPERT_PHASE, _T["std_msgs/msg/String"](data=expert.phase))
+                bag.write_message(TOPIC_EXPERT_PHASE, _T["std_msgs/msg/String"](data=expert.phase), t)
                 obs = env.step(action)
                 t += period
             t += 5 * period

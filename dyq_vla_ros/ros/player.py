@@ -12,7 +12,7 @@ from rclpy.qos import QoSProfile
 
 from dyq_vla_ros import contract
 from dyq_vla_ros.bags import BagError, bag_topics
-from dyq_vla_ros.bags.replay import read_raw
+from dyq_vla_ros.bags.read import read_raw
 from dyq_vla_ros.ros.qos import INSTRUCTION_QOS, SENSOR_QOS
 
 DEFAULT_TOPICS = (

@@ -9,8 +9,8 @@ import pytest
 from dyq_vla_ros import contract
 from dyq_vla_ros.bags import TYPESTORE, BagError, BagRecorder, read_messages
 from dyq_vla_ros.bags.plot import plot_bag
-from dyq_vla_ros.bags.read import bag_topics
-from dyq_vla_ros.bags.replay import BagReplayer, read_raw
+from dyq_vla_ros.bags.read import bag_topics, read_raw
+from dyq_vla_ros.bags.replay import BagReplayer
 from dyq_vla_ros.bags.sim_bag import TOPIC_EXPERT_PHASE
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "sim_expert_seed1000000"
