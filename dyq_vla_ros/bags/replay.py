@@ -17,7 +17,7 @@ from dyq_vla_ros import contract
 from dyq_vla_ros.bags.errors import BagError
 from dyq_vla_ros.bags.read import bag_topics, read_raw
 from dyq_vla_ros.bags.record import TYPESTORE, BagRecorder, ros_time
-from dyq_vla_ros.control import diagnostic_record, make_control_loop
+from dyq_vla_ros.control import diagnostic_record, hold_action, make_control_loop
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
 from dyq_vla_ros.sensors import ConversionError, compressed_to_rgb, image_to_rgb, joint_positions, stamp_to_seconds
 from dyq_vla_ros.types import ACTION_NAMES, WEIGHT_BITS, PrecisionMode
@@ -131,8 +131,7 @@ class BagReplayer:
         )
         if not fresh:
             if not self._holding:
-                hold = np.zeros(self.policy.action_dim, np.float32)
-                hold[6:7] = self._last_gripper
+                hold = hold_action(self.policy.action_dim, self._last_gripper)
                 out.write_message(contract.TOPIC_ACTION, _action_msg(hold), t)
                 self._holding = True
             self.loop.clear_queue()

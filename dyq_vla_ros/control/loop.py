@@ -42,6 +42,13 @@ class TickResult:
     proxy_error: str = ""
 
 
+def hold_action(action_dim: int, gripper: float) -> np.ndarray:
+    """The action that stops the robot: zero motion, gripper (the 7th value) kept where it was."""
+    hold = np.zeros(action_dim, dtype=np.float32)
+    hold[6:7] = gripper
+    return hold
+
+
 def lookahead(latencies_ms: Sequence[float], period_ms: float, chunk_size: int) -> int:
     """Actions that should remain when the next inference starts: enough to cover its p90 latency."""
     if len(latencies_ms) == 0:

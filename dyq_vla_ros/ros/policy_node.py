@@ -29,7 +29,7 @@ from std_msgs.msg import Float32, Float32MultiArray, String, UInt8
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dyq_vla_ros import contract
-from dyq_vla_ros.control import ControlLoop, diagnostic_record, lookahead, make_control_loop
+from dyq_vla_ros.control import ControlLoop, diagnostic_record, hold_action, lookahead, make_control_loop
 from dyq_vla_ros.dyq import (
     PrecisionController,
     Thresholds,
@@ -429,10 +429,7 @@ class PolicyNode(LifecycleNode):
         """Zero motion, gripper kept where it was."""
         if not self._pubs or self._policy is None:
             return
-        hold = np.zeros(self._policy.action_dim, dtype=np.float32)
-        if hold.shape[0] > 6:
-            hold[6] = self._last_gripper
-        self._publish_action(hold)
+        self._publish_action(hold_action(self._policy.action_dim, self._last_gripper))
         self._holding = True
 
     def _publish_precision(self) -> None:

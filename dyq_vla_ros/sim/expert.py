@@ -75,7 +75,7 @@ class ScriptedExpert:
         block = scene.blocks[scene.block(task.hole_colour)]
         want_yaw = yaw + yaw_error(block.yaw, peg.yaw)
         depth = env.grip_depth()
-        xy_err = np.linalg.norm(block.xy - tip[:2] - (peg.pos[:2] - tip[:2]))
+        xy_err = np.linalg.norm(block.xy - peg.pos[:2])
         # tool-tip target that puts the peg's centre over the hole's centre
         tip_xy = tip[:2] + (block.xy - peg.pos[:2])
         if xy_err > FINE_RADIUS:

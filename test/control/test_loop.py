@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dyq_vla_ros.control import ControlLoop, lookahead
+from dyq_vla_ros.control import ControlLoop, hold_action, lookahead
 from dyq_vla_ros.dyq import ActionProxies, JointStateProxies, PrecisionController, SensitivityEstimator
 from dyq_vla_ros.types import PrecisionMode
 
@@ -98,6 +98,11 @@ def test_proxy_errors_are_reported_not_raised():
     loop.tick((np.zeros(7), 1.0))
     result = loop.tick((np.zeros(7), 0.5))
     assert "did not advance" in result.proxy_error
+
+
+def test_hold_action_stops_motion_and_keeps_the_gripper():
+    np.testing.assert_array_equal(hold_action(7, 0.5), [0, 0, 0, 0, 0, 0, 0.5])
+    np.testing.assert_array_equal(hold_action(6, 0.5), np.zeros(6))  # an arm without a gripper value
 
 
 def test_new_episode_resets_to_16_bits_and_empties_the_queue():
