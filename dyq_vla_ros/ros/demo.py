@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +19,7 @@ from tqdm import tqdm
 from dyq_vla_ros import contract
 from dyq_vla_ros.bags import BagRecorder
 from dyq_vla_ros.ros.bag_recorder import TopicRecorder
+from dyq_vla_ros.ros.processes import start_node, stop
 from dyq_vla_ros.ros.qos import COMMAND_QOS
 from dyq_vla_ros.ros.sim_robot_node import RESULT_QOS
 from dyq_vla_ros.types import BIT_WIDTHS
@@ -61,32 +58,6 @@ class DemoSummary:
         return "\n".join(lines)
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies, so no node outlives a killed demo (Linux)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def _start(module: str, params: dict[str, object]) -> subprocess.Popen:
-    args = [sys.executable, "-m", module, "--ros-args"]
-    for key, value in params.items():
-        args += ["-p", f"{key}:={value}"]
-    return subprocess.Popen(args, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def run_demo(
     *,
     episodes: int = 3,
@@ -99,8 +70,8 @@ def run_demo(
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     sim_args = {"episodes": episodes, **(sim_params or {})}
     procs = [
-        _start("dyq_vla_ros.ros.sim_robot_node", sim_args),
-        _start("dyq_vla_ros.ros.dyq_vla_node", dict(policy_params or {})),
+        start_node("dyq_vla_ros.ros.sim_robot_node", sim_args),
+        start_node("dyq_vla_ros.ros.dyq_vla_node", dict(policy_params or {})),
     ]
     context = rclpy.Context()  # private, so the demo also runs inside programs that use rclpy themselves
     rclpy.init(context=context)
@@ -152,7 +123,7 @@ def run_demo(
                 executor.spin_once(timeout_sec=0.05)
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
         executor.shutdown()
         if recorder is not None:
             recorder.destroy_node()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float32MultiArray
 
 from dyq_vla_ros import contract
-from dyq_vla_ros.ros.demo import _die_with_parent, _start, _stop
+from dyq_vla_ros.ros.processes import start_module, start_node, stop
 from dyq_vla_ros.ros.qos import COMMAND_QOS
 
 
@@ -59,7 +58,7 @@ def run_load_test(
     listener.create_subscription(DiagnosticArray, contract.TOPIC_DIAGNOSTICS, on_diag, 10)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(listener)
-    node = _start("dyq_vla_ros.ros.dyq_vla_node", params)
+    node = start_node("dyq_vla_ros.ros.dyq_vla_node", params)
     source = None
     try:
         deadline = time.monotonic() + 120.0
@@ -68,15 +67,12 @@ def run_load_test(
                 raise RuntimeError("dyq_vla_node did not come up")
             executor.spin_once(timeout_sec=0.05)
         warmup_s = 10.0
-        source = subprocess.Popen(
-            [
-                sys.executable, "-m", "dyq_vla_ros.ros.synthetic_source",
-                "--image-hz", str(camera_hz), "--joint-hz", str(joint_hz),
-                "--image-size", f"{image_size[0]}x{image_size[1]}", "--duration", str(duration_s + warmup_s),
-            ],
+        source = start_module(
+            "dyq_vla_ros.ros.synthetic_source",
+            ["--image-hz", str(camera_hz), "--joint-hz", str(joint_hz),
+             "--image-size", f"{image_size[0]}x{image_size[1]}", "--duration", str(duration_s + warmup_s)],
             stdout=subprocess.PIPE,
             text=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )  # fmt: skip
         while not actions:
             if time.monotonic() > deadline or node.poll() is not None:
@@ -112,8 +108,8 @@ def run_load_test(
         }
     finally:
         if source is not None:
-            _stop(source)
-        _stop(node)
+            stop(source)
+        stop(node)
         executor.shutdown()
         listener.destroy_node()
         rclpy.try_shutdown(context=context)
