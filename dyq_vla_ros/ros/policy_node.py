@@ -76,6 +76,7 @@ class PolicyNode(LifecycleNode):
         self._policy: Pi0Policy | None = None
         self._controller: PrecisionController | None = None
         self._loop: ControlLoop | None = None
+        self._joint_selection: list[str] = []
         self._pubs: dict[str, object] = {}
         self._subs: list = []
         self._control_timer = None
@@ -124,8 +125,9 @@ class PolicyNode(LifecycleNode):
     def _now(self) -> float:
         return time.monotonic()
 
-    def _joint_names(self) -> list[str]:
-        names = [n for n in self._param("joint_names") if n]
+    def _select_joints(self, joint_names: list[str]) -> list[str]:
+        """Joints forming the state: the parameter's, else the checkpoint's ([] = message order)."""
+        names = [n for n in joint_names if n]
         if names:
             return names
         return list(self._policy.processor.config.joint_names) if self._policy else []
@@ -150,6 +152,7 @@ class PolicyNode(LifecycleNode):
             self._loop.proxy_source = values["proxy_source"]
             self._loop.actions_per_chunk = values["actions_per_chunk"]
             self._loop.set_bounds(values["action_min"], values["action_max"])
+            self._joint_selection = self._select_joints(values["joint_names"])
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ lifecycle
@@ -179,6 +182,7 @@ class PolicyNode(LifecycleNode):
             self.publish_diagnostics()
             return TransitionCallbackReturn.FAILURE
         self._policy = policy
+        self._joint_selection = self._select_joints(self._param("joint_names"))
         self._loop = make_control_loop(
             policy.calibration, {spec.name: self._param(spec.name) for spec in contract.PARAMETERS}
         )
@@ -314,7 +318,7 @@ class PolicyNode(LifecycleNode):
 
     def _on_joint_state(self, msg: JointState) -> None:
         try:
-            q, _ = joint_positions(msg, self._joint_names(), self._policy.state_dim)
+            q, _ = joint_positions(msg, self._joint_selection, self._policy.state_dim)
         except ConversionError as exc:
             self._reject("rejected_joint_states", "joint state", str(exc))
             return
