@@ -1,11 +1,36 @@
 """ament_python / pip packaging of dyq_vla_ros."""
 
+import os
+import platform
 from glob import glob
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "dyq_vla_ros"
+
+
+def _extensions() -> tuple[dict, list]:
+    """The optional AVX2 W4AX kernels: built on x86-64 when torch is importable at build time.
+
+    Without them (aarch64, no compiler, DYQ_VLA_NO_EXTENSION=1) the package still works on the
+    portable torch path; `dyq-vla bench` reports which backend ran.
+    """
+    if os.environ.get("DYQ_VLA_NO_EXTENSION") or platform.machine().lower() not in ("x86_64", "amd64"):
+        return {}, []
+    try:
+        from torch.utils.cpp_extension import BuildExtension, CppExtension
+    except ImportError:
+        return {}, []
+    ext = CppExtension(
+        f"{PACKAGE}.quant._w4ax_cpu",
+        [f"{PACKAGE}/quant/csrc/w4ax_cpu.cpp"],
+        extra_compile_args=["-O3", "-mavx2", "-mfma"],
+    )
+    return {"build_ext": BuildExtension}, [ext]
+
+
+CMDCLASS, EXT_MODULES = _extensions()
 MODEL_FILES = [str(p.relative_to(PACKAGE)) for p in Path(PACKAGE, "models").rglob("*") if p.is_file()]
 
 setup(
@@ -33,7 +58,9 @@ setup(
         "transformers>=5.24,<6",
     ],
     extras_require={"test": ["hypothesis", "pytest", "pytest-timeout", "ruff"]},
-    zip_safe=True,
+    ext_modules=EXT_MODULES,
+    cmdclass=CMDCLASS,
+    zip_safe=False,
     maintainer="dyq_vla_ros developers",
     maintainer_email="dev@dyq-vla.invalid",
     description="ROS 2 VLA policy node with kinematics-driven dynamic activation precision (DyQ-VLA).",

@@ -120,6 +120,86 @@ def _cmd_init_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gen_data(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.training import DataConfig, generate_dataset
+
+    config = DataConfig(
+        episodes=args.episodes,
+        start_seed=args.start_seed,
+        noise_std=args.noise_std,
+        image_size=args.image_size,
+        shard_episodes=args.shard_episodes,
+    )
+    manifest = generate_dataset(Path(args.out), config)
+    frames = sum(s["frames"] for s in manifest["shards"])
+    wins = sum(e["success"] for e in manifest["episodes"])
+    print(json.dumps({"out": args.out, "episodes": len(manifest["episodes"]), "frames": frames,
+                      "expert_success": wins / max(1, len(manifest["episodes"]))}, indent=2))  # fmt: skip
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.training import TrainConfig, train
+
+    config = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        threads=args.threads,
+        checkpoint_every=args.checkpoint_every,
+        time_limit_s=args.time_limit_min * 60.0,
+    )
+    result = train(Path(args.data), Path(args.out), config)
+    print(json.dumps({"out": str(result.out_dir), "steps": result.steps, "final_loss": result.final_loss,
+                      "seconds": round(result.seconds, 1)}, indent=2))  # fmt: skip
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.evaluation import ClosedLoopEvaluator
+    from dyq_vla_ros.sim import SimConfig
+
+    params: dict[str, object] = {"device": args.device}
+    if args.model_path:
+        params["model_path"] = args.model_path
+    if args.actions_per_chunk is not None:
+        params["actions_per_chunk"] = args.actions_per_chunk
+    modes = [PrecisionMode.parse(m) for m in args.precision_modes.split(",") if m]
+    evaluator = ClosedLoopEvaluator(params, sim_config=SimConfig(max_steps=args.max_steps))
+    report = evaluator.evaluate(modes, args.episodes, seed_start=args.seed_start)
+    text = json.dumps(report, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.evaluation import run_bench
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    height, width = (int(v) for v in args.image_size.split("x"))
+    modes = [PrecisionMode.parse(m) for m in args.precision_modes.split(",") if m]
+    report = run_bench(
+        args.model,
+        modes,
+        device=args.device,
+        backend=args.backend,
+        steps=args.steps,
+        warmup=args.warmup,
+        image_hw=(height, width),
+    )
+    text = json.dumps(report, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="dyq-vla", description=__doc__)
@@ -173,6 +253,50 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
     play.add_argument("--wait", type=float, default=60.0, help="seconds to wait for subscribers first")
     play.set_defaults(func=_cmd_play)
+
+    gen = sub.add_parser("gen-data", help="demonstrations from the noisy scripted expert (resumable)")
+    gen.add_argument("--out", required=True, help="dataset directory")
+    gen.add_argument("--episodes", type=int, default=400)
+    gen.add_argument("--start-seed", type=int, default=0, help="first training seed")
+    gen.add_argument("--noise-std", type=float, default=0.3, help="action noise, relative to the phase's step size")
+    gen.add_argument("--image-size", type=int, default=96, help="stored (policy input) image size")
+    gen.add_argument("--shard-episodes", type=int, default=25)
+    gen.set_defaults(func=_cmd_gen_data)
+
+    tr = sub.add_parser("train", help="train the tiny PI0 on a gen-data dataset (resumes from OUT)")
+    tr.add_argument("--data", required=True, help="dataset directory")
+    tr.add_argument("--out", required=True, help="checkpoint directory")
+    tr.add_argument("--steps", type=int, default=6000)
+    tr.add_argument("--batch-size", type=int, default=32)
+    tr.add_argument("--lr", type=float, default=5e-4)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    tr.add_argument("--checkpoint-every", type=int, default=500)
+    tr.add_argument("--time-limit-min", type=float, default=0.0, help="stop with a checkpoint after this long")
+    tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("eval", help="closed-loop success per precision mode on held-out seeds (JSON)")
+    ev.add_argument("--episodes", type=int, default=100)
+    ev.add_argument("--precision-modes", default="fp", help="comma-separated modes")
+    ev.add_argument("--model-path", default="", help="checkpoint directory (default: embedded)")
+    ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ev.add_argument("--seed-start", type=int, default=0, help="offset into the held-out seeds")
+    ev.add_argument("--actions-per-chunk", type=int, default=None)
+    ev.add_argument("--max-steps", type=int, default=200, help="episode time-out in simulator steps")
+    ev.add_argument("--json", default="", help="also write the report here")
+    ev.set_defaults(func=_cmd_eval)
+
+    bench = sub.add_parser("bench", help="per-step latency and weight bytes per precision mode (JSON)")
+    bench.add_argument("--model", default="embedded", help="embedded, scale-100m, scale-400m or a checkpoint directory")
+    bench.add_argument("--precision-modes", default="fp,w4a16,w4a8,w4a4,w4a2", help="comma-separated modes")
+    bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    bench.add_argument("--backend", default="auto", choices=["auto", "avx2", "torch", "reference"])
+    bench.add_argument("--steps", type=int, default=20, help="timed policy steps per mode")
+    bench.add_argument("--warmup", type=int, default=3)
+    bench.add_argument("--image-size", default="480x640", help="camera frame HEIGHTxWIDTH fed to the processor")
+    bench.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    bench.add_argument("--json", default="", help="also write the report here")
+    bench.set_defaults(func=_cmd_bench)
 
     init = sub.add_parser("init-model", help="write a randomly initialised tiny PI0 checkpoint")
     init.add_argument("--out", default="", help="directory (default: the embedded model directory)")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from transformers import PI0Config
 
 from dyq_vla_ros.contract import DEVICES
+from dyq_vla_ros.quant.kernels import BACKENDS
 
 
 @dataclass
@@ -19,6 +20,8 @@ class Pi0PolicyConfig:
     noise_seed: int = 0
     num_inference_steps: int | None = None
     allow_pickle: bool = False
+    backend: str = "auto"
+    """W4AX kernels: auto, avx2, torch or reference (see dyq_vla_ros.quant.kernels)."""
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -29,6 +32,8 @@ class Pi0PolicyConfig:
             raise ValueError(f"noise_seed must be >= 0, got {self.noise_seed}")
         if self.num_inference_steps is not None and self.num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         self.keep_float = tuple(self.keep_float)
 
 

@@ -97,6 +97,8 @@ def create_random_checkpoint(
         state_dim, action_dim, joint_names=list(joint_names) if len(joint_names) == state_dim else []
     )
     save_checkpoint(directory, model, processor, tokenizer)
+    if calibration_chunks == 0:
+        return Path(directory)
 
     policy = Pi0Policy(directory)
     rng = np.random.default_rng(seed)

@@ -55,7 +55,8 @@ class Pi0Policy(Policy):
             max_action_dim=cfg.max_action_dim,
             vocab_size=cfg.vlm_config.text_config.vocab_size,
         )
-        self.bf16_weight_bytes = sum(p.numel() for p in self._model.parameters()) * 2
+        self.parameter_count = sum(p.numel() for p in self._model.parameters())
+        self.bf16_weight_bytes = self.parameter_count * 2
         self._precision: ActivationPrecision | None = None
         self.quant_report: QuantReport | None = None
         self.mode = PrecisionMode.FP
@@ -103,7 +104,10 @@ class Pi0Policy(Policy):
         """Run the next inference in this mode with these activation bits."""
         if mode.quantized_weights and self._precision is None:
             self._precision, self.quant_report = quantize_model(
-                self._model, group_size=self.config.group_size, keep_float=self.config.keep_float
+                self._model,
+                group_size=self.config.group_size,
+                keep_float=self.config.keep_float,
+                backend=self.config.backend,
             )
             _log.info("quantized %s: %s", self.path.name, self.quant_report.summary())
         elif not mode.quantized_weights and self._precision is not None:

@@ -7,7 +7,12 @@ from torch import nn
 
 from dyq_vla_ros.quant.activations import ACTIVATION_BITS, fake_quantize_per_token
 from dyq_vla_ros.quant.errors import QuantizationError
-from dyq_vla_ros.quant.weights import dequantize_int4, quantize_int4
+from dyq_vla_ros.quant.kernels import avx2_kernels, resolve_backend
+from dyq_vla_ros.quant.weights import dequantize_int4, quantize_int4, unpack_int4
+
+FEW_TOKENS = 32
+"""Up to this many rows the 16-bit path reads the 4-bit weight directly; above, a float scratch
+copy of the weight and the BLAS GEMM are faster (measured on this project's AVX2 CPU)."""
 
 
 class ActivationPrecision:
@@ -31,29 +36,42 @@ class ActivationPrecision:
 class W4AXLinear(nn.Module):
     """Linear layer computing with 4-bit group-quantized weights and switchable activation bits.
 
-    This is the reference path: it dequantizes the weight on the fly and fake-quantizes the
-    input per token, so it is the accuracy oracle rather than a fast kernel.
+    The packed 4-bit weight is the only weight copy. Backends: `avx2` runs the C++ kernels
+    (activations quantized per token to uint8 and multiplied with the int4 weight in integer
+    arithmetic; 16-bit activations use a per-call float scratch of the weight); `torch` and
+    `reference` dequantize on the fly and fake-quantize the input, the accuracy oracle.
     """
 
-    def __init__(self, linear: nn.Linear, precision: ActivationPrecision, *, group_size: int = 64) -> None:
+    def __init__(
+        self, linear: nn.Linear, precision: ActivationPrecision, *, group_size: int = 64, backend: str = "auto"
+    ) -> None:
         super().__init__()
         self.in_features = linear.in_features
         self.out_features = linear.out_features
         self.group_size = group_size
         self.precision = precision
+        self.backend = resolve_backend(backend, linear.weight.device, group_size)
         qweight, scales = quantize_int4(linear.weight, group_size)
         self.register_buffer("qweight", qweight)
         self.register_buffer("scales", scales)
         bias = None if linear.bias is None else linear.bias.detach().clone()
         self.register_buffer("bias", bias)
+        corr = None
+        if self.backend == "avx2":
+            # sum over groups of scale x (sum of the group's int4 values): the zero-point term
+            q = unpack_int4(qweight, group_size).reshape(self.out_features, -1, group_size).sum(-1, dtype=torch.int32)
+            corr = (q.to(torch.float32) * scales.to(torch.float32)).sum(-1).contiguous()
+        self.register_buffer("zero_point_correction", corr)
         self.compute_dtype = linear.weight.dtype
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, precision: ActivationPrecision, *, group_size: int = 64) -> W4AXLinear:
+    def from_linear(
+        cls, linear: nn.Linear, precision: ActivationPrecision, *, group_size: int = 64, backend: str = "auto"
+    ) -> W4AXLinear:
         """Quantize a float linear layer once."""
         if not isinstance(linear, nn.Linear):
             raise QuantizationError(f"expected nn.Linear, got {type(linear).__name__}")
-        return cls(linear, precision, group_size=group_size)
+        return cls(linear, precision, group_size=group_size, backend=backend)
 
     def dequantized_weight(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The float weight the 4-bit copy represents."""
@@ -61,13 +79,32 @@ class W4AXLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Y = Q_a(x) @ deq(W4)^T + b."""
+        if self.backend == "avx2":
+            return self._forward_avx2(x)
         xq = fake_quantize_per_token(x, self.precision.bits)
         bias = None if self.bias is None else self.bias.to(x.dtype)
         return nn.functional.linear(xq, self.dequantized_weight(x.dtype), bias)
+
+    def _forward_avx2(self, x: torch.Tensor) -> torch.Tensor:
+        ops = avx2_kernels()
+        x2 = x.reshape(-1, self.in_features).to(torch.float32)
+        bias = None if self.bias is None else self.bias.to(torch.float32)
+        bits = self.precision.bits
+        if bits == 16 and x2.shape[0] <= FEW_TOKENS:
+            y = ops.w4_f32_linear(x2, self.qweight, self.scales, bias, self.group_size)
+        elif bits == 16:
+            weight = ops.dequantize(self.qweight, self.scales, self.group_size, self.in_features)
+            y = nn.functional.linear(x2, weight, bias)
+        else:
+            q, scale, zero = ops.quantize_per_token(x2, bits, self.qweight.shape[1] * 2)
+            y = ops.w4_u8_linear(
+                q, scale, zero, self.qweight, self.scales, self.zero_point_correction, bias, self.group_size
+            )
+        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
     def extra_repr(self) -> str:
         """Shape, group size and current activation bits."""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"group_size={self.group_size}, activation_bits={self.precision.bits}"
+            f"group_size={self.group_size}, activation_bits={self.precision.bits}, backend={self.backend}"
         )

@@ -20,12 +20,14 @@ class QuantReport:
     kept: list[str] = field(default_factory=list)
     float_linear_bytes: int = 0
     int4_linear_bytes: int = 0
+    backends: set[str] = field(default_factory=set)
 
     def summary(self) -> str:
         """One line for logs."""
         return (
             f"{len(self.quantized)} linear layers at W4 ({self.int4_linear_bytes / 1e6:.2f} MB, "
-            f"from {self.float_linear_bytes / 1e6:.2f} MB), {len(self.kept)} kept in float"
+            f"from {self.float_linear_bytes / 1e6:.2f} MB), {len(self.kept)} kept in float; "
+            f"backend {', '.join(sorted(self.backends)) or 'none'}"
         )
 
 
@@ -51,6 +53,7 @@ def quantize_model(
     group_size: int = 64,
     keep_float: Iterable[str] = (),
     precision: ActivationPrecision | None = None,
+    backend: str = "auto",
 ) -> tuple[ActivationPrecision, QuantReport]:
     """Replace each nn.Linear (except names matching a keep_float glob) by a W4AXLinear, in place."""
     precision = precision or ActivationPrecision(16)
@@ -62,8 +65,11 @@ def quantize_model(
             report.kept.append(name)
             continue
         report.float_linear_bytes += _tensor_bytes((linear.weight, linear.bias))
-        qlinear = W4AXLinear.from_linear(linear, precision, group_size=group_size)
-        report.int4_linear_bytes += _tensor_bytes((qlinear.qweight, qlinear.scales, qlinear.bias))
+        qlinear = W4AXLinear.from_linear(linear, precision, group_size=group_size, backend=backend)
+        report.backends.add(qlinear.backend)
+        report.int4_linear_bytes += _tensor_bytes(
+            (qlinear.qweight, qlinear.scales, qlinear.bias, qlinear.zero_point_correction)
+        )
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, qlinear)

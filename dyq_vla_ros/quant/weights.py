@@ -1,4 +1,9 @@
-"""Group-wise symmetric 4-bit weights, two values packed per byte, with per-group scales."""
+"""Group-wise symmetric 4-bit weights, two values packed per byte, with per-group scales.
+
+Packing: within each group of G values of a row, byte j holds value j in its low nibble and
+value j + G/2 in its high nibble, each stored as q + 8 (q in [-8, 7]). The AVX2 kernels unpack a
+32-byte load into two contiguous runs of 32 values this way, without shuffles.
+"""
 
 from __future__ import annotations
 
@@ -32,24 +37,26 @@ def quantize_int4(weight: torch.Tensor, group_size: int) -> tuple[torch.Tensor, 
     scales = groups.abs().amax(dim=-1) / INT4_MAX
     scales = torch.where(scales > 0, scales, torch.ones_like(scales))
     q = torch.clamp(torch.round(groups / scales[..., None]), INT4_MIN, INT4_MAX).to(torch.int16)
-    u = (q.reshape(out_f, padded) - INT4_MIN).to(torch.uint8)
-    packed = u[:, 0::2] | (u[:, 1::2] << 4)
-    return packed.contiguous(), scales.to(torch.float16).contiguous()
+    u = (q - INT4_MIN).to(torch.uint8)
+    half = group_size // 2
+    packed = u[..., :half] | (u[..., half:] << 4)
+    return packed.reshape(out_f, padded // 2).contiguous(), scales.to(torch.float16).contiguous()
 
 
-def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
+def unpack_int4(packed: torch.Tensor, group_size: int) -> torch.Tensor:
     """Signed int8 values [out, in_padded] from the packed nibbles."""
-    low = (packed & 0x0F).to(torch.int8) + INT4_MIN
-    high = (packed >> 4).to(torch.int8) + INT4_MIN
-    return torch.stack((low, high), dim=-1).reshape(packed.shape[0], -1)
+    groups = packed.reshape(packed.shape[0], -1, group_size // 2)
+    low = (groups & 0x0F).to(torch.int8) + INT4_MIN
+    high = (groups >> 4).to(torch.int8) + INT4_MIN
+    return torch.cat((low, high), dim=-1).reshape(packed.shape[0], -1)
 
 
 def dequantize_int4(
     packed: torch.Tensor, scales: torch.Tensor, in_features: int, dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
     """Float weight [out, in_features] from the packed 4-bit values and group scales."""
-    q = unpack_int4(packed)
+    group_size = packed.shape[1] * 2 // scales.shape[1]
+    q = unpack_int4(packed, group_size)
     out_f, padded = q.shape
-    group_size = padded // scales.shape[1]
     w = q.reshape(out_f, -1, group_size).to(dtype) * scales.to(dtype)[..., None]
     return w.reshape(out_f, padded)[:, :in_features]

@@ -1,0 +1,149 @@
+"""Per-step latency and resident weight bytes of a policy in each precision mode, from one run.
+
+A policy step is one full action-chunk inference with its processor (resize, tokenise, normalise),
+as the node runs it. Scale presets are PI0 configurations with random weights, so the cost at
+realistic sizes is visible without downloading a checkpoint.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR, Observation, Pi0Policy, Pi0PolicyConfig
+from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
+from dyq_vla_ros.types import PrecisionMode
+
+SCALE_PRESETS: dict[str, TinyPi0Architecture] = {
+    "scale-100m": TinyPi0Architecture(
+        image_size=224,
+        patch_size=14,
+        hidden_size=512,
+        intermediate_size=2048,
+        num_layers=10,
+        num_heads=8,
+        head_dim=64,
+        vision_hidden_size=512,
+        vision_layers=10,
+        chunk_size=50,
+        max_state_dim=32,
+        max_action_dim=32,
+        num_inference_steps=10,
+    ),
+    "scale-400m": TinyPi0Architecture(
+        image_size=224,
+        patch_size=14,
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_layers=12,
+        num_heads=8,
+        head_dim=128,
+        vision_hidden_size=768,
+        vision_layers=12,
+        chunk_size=50,
+        max_state_dim=32,
+        max_action_dim=32,
+        num_inference_steps=10,
+    ),
+}
+"""PI0 shapes of about 100M and 400M parameters (224 px images, 50-action chunks, 10 flow steps)."""
+
+PRECISION_ORDER = ("fp", "w4a16", "w4a8", "w4a4", "w4a2")
+"""Static modes from most to least precise."""
+
+
+def not_faster_than(results: dict[str, dict]) -> dict[str, str]:
+    """For each mode, the more precise mode that is at least as fast (empty when it is the fastest so far)."""
+    verdict: dict[str, str] = {}
+    ordered = [m for m in PRECISION_ORDER if m in results]
+    for i, mode in enumerate(ordered):
+        for better in ordered[:i]:
+            if results[better]["latency_ms_p50"] <= results[mode]["latency_ms_p50"]:
+                verdict[mode] = better
+                break
+    return verdict
+
+
+def _observation(policy: Pi0Policy, height: int, width: int, seed: int) -> Observation:
+    rng = np.random.default_rng(seed)
+    return Observation(
+        image=rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
+        state=rng.normal(size=policy.state_dim).astype(np.float32),
+        instruction="put the red peg into the blue hole",
+    )
+
+
+def bench_policy(
+    policy: Pi0Policy,
+    modes: Sequence[PrecisionMode],
+    *,
+    steps: int = 20,
+    warmup: int = 3,
+    image_hw: tuple[int, int] = (480, 640),
+) -> dict[str, dict]:
+    """Latency p50/p99 (ms) and resident weight bytes per mode; fp runs first when requested."""
+    obs = _observation(policy, *image_hw, seed=0)
+    ordered = sorted(modes, key=lambda m: 0 if m == PrecisionMode.FP else 1)
+    results: dict[str, dict] = {}
+    for mode in ordered:
+        policy.set_precision(mode, mode.static_bits or 16)
+        for _ in range(warmup):
+            policy.predict_action_chunk(obs)
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            policy.predict_action_chunk(obs)
+            times.append((time.perf_counter() - start) * 1e3)
+        results[mode.value] = {
+            "latency_ms_p50": float(np.percentile(times, 50)),
+            "latency_ms_p99": float(np.percentile(times, 99)),
+            "weight_bytes": int(policy.weight_bytes()),
+        }
+    fp = results.get(PrecisionMode.FP.value)
+    for record in results.values():
+        record["speedup_vs_fp"] = fp["latency_ms_p50"] / record["latency_ms_p50"] if fp else None
+    verdict = not_faster_than(results)
+    for mode, record in results.items():
+        record["not_faster_than"] = verdict.get(mode, "")
+    return results
+
+
+def run_bench(
+    model: str,
+    modes: Sequence[PrecisionMode],
+    *,
+    device: str = "auto",
+    backend: str = "auto",
+    steps: int = 20,
+    warmup: int = 3,
+    image_hw: tuple[int, int] = (480, 640),
+) -> dict:
+    """Benchmark 'embedded', a scale preset or a checkpoint directory; the JSON report."""
+    from dyq_vla_ros.policy.embedded import create_random_checkpoint
+
+    with tempfile.TemporaryDirectory(prefix="dyq_bench_") as tmp:
+        if model == "embedded":
+            path = EMBEDDED_MODEL_DIR
+        elif model in SCALE_PRESETS:
+            path = create_random_checkpoint(Path(tmp) / model, architecture=SCALE_PRESETS[model], calibration_chunks=0)
+        else:
+            path = Path(model)
+        policy = Pi0Policy(path, Pi0PolicyConfig(device=device, backend=backend))
+        results = bench_policy(policy, modes, steps=steps, warmup=warmup, image_hw=image_hw)
+        report = policy.quant_report
+        return {
+            "model": model,
+            "parameters": policy.parameter_count,
+            "device": str(policy.device),
+            "cpu_threads": torch.get_num_threads(),
+            "backend": ", ".join(sorted(report.backends)) if report else "none",
+            "bf16_weight_bytes": int(policy.bf16_weight_bytes),
+            "image_hw": list(image_hw),
+            "steps": steps,
+            "results": results,
+        }

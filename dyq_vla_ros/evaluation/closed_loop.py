@@ -1,0 +1,142 @@
+"""Closed-loop evaluation in the built-in simulator, through the node's own policy and control-loop code.
+
+Inference is taken as instantaneous in simulated time (a chunk requested at a step is used at that
+step), so success does not depend on this machine's speed; the wall-clock latency of every policy
+step is measured and reported beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dyq_vla_ros import contract
+from dyq_vla_ros.control import make_control_loop
+from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
+from dyq_vla_ros.sim import PegInHoleEnv, SimConfig, eval_seeds
+from dyq_vla_ros.types import BIT_WIDTHS, PrecisionMode
+
+SIM_PERIOD_S = 0.1
+"""Simulated time per environment step (the demo's 10 Hz control rate)."""
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a success rate."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class EpisodeResult:
+    """One evaluated episode."""
+
+    seed: int
+    success: bool
+    steps: int
+    tick_bits: list[int] = field(default_factory=list)
+    inference_bits: list[int] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+def _share(bits: Sequence[int]) -> dict[str, float]:
+    counts = Counter(bits)
+    total = max(1, len(bits))
+    return {str(b): counts.get(b, 0) / total for b in BIT_WIDTHS}
+
+
+def summarise(mode: PrecisionMode, episodes: Sequence[EpisodeResult], weight_bytes: int) -> dict:
+    """The JSON record of one mode."""
+    n = len(episodes)
+    wins = sum(e.success for e in episodes)
+    latencies = [x for e in episodes for x in e.latencies_ms]
+    return {
+        "success_rate": wins / n if n else 0.0,
+        "ci95": list(wilson_interval(wins, n)),
+        "episodes": n,
+        "successes": wins,
+        "episode_length_mean": float(np.mean([e.steps for e in episodes])) if n else 0.0,
+        "latency_ms_mean": float(np.mean(latencies)) if latencies else 0.0,
+        "latency_ms_p99": float(np.percentile(latencies, 99)) if latencies else 0.0,
+        "weight_bytes": int(weight_bytes),
+        "bits_share": _share([b for e in episodes for b in e.tick_bits]),
+        "inference_bits_share": _share([b for e in episodes for b in e.inference_bits]),
+        "mode": mode.value,
+    }
+
+
+class ClosedLoopEvaluator:
+    """Runs held-out simulator episodes with one policy in any precision mode."""
+
+    def __init__(
+        self,
+        params: Mapping[str, object] | None = None,
+        *,
+        sim_config: SimConfig | None = None,
+        policy: Pi0Policy | None = None,
+    ) -> None:
+        self.params = {**contract.PARAMETER_DEFAULTS, **(params or {})}
+        self.env = PegInHoleEnv(sim_config)
+        self.policy = policy or Pi0Policy(
+            str(self.params["model_path"]) or None,
+            Pi0PolicyConfig(device=str(self.params["device"]), noise_seed=int(self.params["noise_seed"])),
+        )
+
+    def run_episode(self, seed: int, mode: PrecisionMode) -> EpisodeResult:
+        """One episode on a seed in a mode."""
+        loop = make_control_loop(self.policy.calibration, {**self.params, "precision_mode": mode.value})
+        loop.new_episode()
+        self.policy.reset()
+        obs = self.env.reset(seed)
+        instruction = self.env.instruction
+        result = EpisodeResult(seed, False, 0)
+        bits = loop.controller.bits
+        while not self.env.done:
+            if loop.should_request(inflight=False, lookahead_actions=0):
+                self.policy.set_precision(mode, bits)
+                start = time.perf_counter()
+                chunk = self.policy.predict_action_chunk(
+                    Observation(obs.image, obs.joint_positions.astype(np.float32), instruction)
+                )
+                result.latencies_ms.append((time.perf_counter() - start) * 1e3)
+                result.inference_bits.append(self.policy.activation_bits)
+                loop.mark_requested()
+                loop.accept_chunk(chunk)
+            tick = loop.tick((obs.joint_positions, self.env.steps * SIM_PERIOD_S))
+            bits = tick.bits
+            result.tick_bits.append(tick.bits)
+            obs = self.env.step(tick.action)
+        result.success, result.steps = bool(self.env.success), self.env.steps
+        return result
+
+    def evaluate(
+        self, modes: Sequence[PrecisionMode], episodes: int, *, seed_start: int = 0, progress: bool = True
+    ) -> dict:
+        """Per-mode results over the same held-out seeds."""
+        from tqdm import tqdm
+
+        seeds = eval_seeds(episodes, seed_start)
+        results = {}
+        for mode in modes:
+            done = []
+            bar = tqdm(seeds, desc=f"eval {mode.value}", unit="ep", disable=not progress)
+            for seed in bar:
+                done.append(self.run_episode(seed, mode))
+                bar.set_postfix(success=f"{sum(e.success for e in done)}/{len(done)}")
+            results[mode.value] = summarise(mode, done, self.policy.weight_bytes())
+        return {
+            "model": str(self.policy.path),
+            "device": str(self.policy.device),
+            "seeds": [seeds[0], seeds[-1]],
+            "params": {k: self.params[k] for k in ("control_rate_hz", "actions_per_chunk", "proxy_source")},
+            "results": results,
+        }

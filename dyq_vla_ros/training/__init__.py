@@ -1,0 +1,16 @@
+"""Demonstration data from the simulator and training of the tiny PI0 policy."""
+
+from dyq_vla_ros.training.data import DataConfig, Dataset, DatasetError, generate_dataset, load_dataset
+from dyq_vla_ros.training.train import TRAINED_ARCHITECTURE, TrainConfig, TrainResult, train
+
+__all__ = [
+    "TRAINED_ARCHITECTURE",
+    "DataConfig",
+    "Dataset",
+    "DatasetError",
+    "TrainConfig",
+    "TrainResult",
+    "generate_dataset",
+    "load_dataset",
+    "train",
+]

@@ -1,0 +1,208 @@
+"""Demonstration datasets from the scripted expert: safetensors shards plus a JSON manifest.
+
+Layout of a dataset directory (documented in docs/DATASET.md):
+
+    manifest.json              format version, image size, joint and action names, episodes
+    shard_00000.safetensors    image [N,S,S,3] uint8, state [N,D] f32, action [N,7] f32,
+                               episode [N] int32, frame [N] int32
+
+Each frame pairs the observation with the expert's clean action in that state; the executed
+action carried the injected noise (DART-style), so the data shows how to correct deviations.
+A shard is written only when complete, so an interrupted run resumes at the first missing shard.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+
+from dyq_vla_ros.sim import JOINT_NAMES, MAX_ROTATION, MAX_TRANSLATION, PegInHoleEnv, ScriptedExpert, train_seeds
+from dyq_vla_ros.types import ACTION_NAMES
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class DatasetError(ValueError):
+    """A dataset directory that is missing, incomplete or inconsistent."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What to generate: episodes, their seeds, the injected noise and the stored image size."""
+
+    episodes: int = 400
+    start_seed: int = 0
+    noise_std: float = 0.3
+    image_size: int = 96
+    shard_episodes: int = 25
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.shard_episodes < 1:
+            raise ValueError("episodes and shard_episodes must be >= 1")
+        if self.noise_std < 0:
+            raise ValueError("noise_std must be >= 0")
+        if self.image_size < 8:
+            raise ValueError("image_size must be >= 8")
+        train_seeds(self.episodes, self.start_seed)  # raises if the range reaches evaluation seeds
+
+
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """Square uint8 RGB image resized the way the policy's processor resizes (bilinear, antialiased)."""
+    if image.shape[:2] == (size, size):
+        return image
+    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(torch.float32)
+    t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return t[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def record_episode(env: PegInHoleEnv, seed: int, noise_std: float, image_size: int) -> dict:
+    """Roll out the noisy expert on one seed; frames carry the clean expert action as label."""
+    obs = env.reset(seed)
+    expert = ScriptedExpert(env)
+    rng = np.random.default_rng([seed, 1])
+    images, states, actions = [], [], []
+    while not env.done:
+        clean = expert.act()
+        images.append(resize_image(obs.image, image_size))
+        states.append(obs.joint_positions.astype(np.float32))
+        actions.append(clean.astype(np.float32))
+        executed = clean.copy()
+        if noise_std > 0.0:
+            scale = expert.step_scale / MAX_TRANSLATION
+            executed[:3] += rng.normal(0.0, noise_std * expert.step_scale, 3)
+            executed[3:6] += rng.normal(0.0, noise_std * scale * MAX_ROTATION, 3)
+        obs = env.step(executed)
+    return {
+        "seed": seed,
+        "instruction": env.instruction,
+        "success": bool(env.success),
+        "length": len(actions),
+        "image": np.stack(images),
+        "state": np.stack(states),
+        "action": np.stack(actions),
+    }
+
+
+def _shard_path(directory: Path, index: int) -> Path:
+    return directory / f"shard_{index:05d}.safetensors"
+
+
+def generate_dataset(directory: Path, config: DataConfig, *, progress: bool = True) -> dict:
+    """Write (or complete) a dataset; returns the manifest."""
+    from tqdm import tqdm
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest_path = directory / MANIFEST
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "generator": "dyq-vla gen-data (scripted expert, peg-in-hole)",
+        "config": asdict(config),
+        "joint_names": list(JOINT_NAMES),
+        "action_names": list(ACTION_NAMES),
+        "image_size": config.image_size,
+        "shards": [],
+        "episodes": [],
+    }
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+        if old.get("config") != asdict(config):
+            raise DatasetError(f"{directory} holds a dataset made with other settings: {old.get('config')}")
+        manifest = old
+    seeds = train_seeds(config.episodes, config.start_seed)
+    groups = [seeds[i : i + config.shard_episodes] for i in range(0, len(seeds), config.shard_episodes)]
+    done = {s["file"] for s in manifest["shards"]}
+    env = PegInHoleEnv()
+    bar = tqdm(total=len(seeds), desc="episodes", unit="ep", disable=not progress)
+    for index, group in enumerate(groups):
+        path = _shard_path(directory, index)
+        if path.name in done and path.exists():
+            bar.update(len(group))
+            continue
+        records = []
+        for seed in group:
+            records.append(record_episode(env, seed, config.noise_std, config.image_size))
+            bar.update(1)
+        arrays = {key: np.concatenate([r[key] for r in records]) for key in ("image", "state", "action")}
+        arrays["episode"] = np.concatenate([np.full(r["length"], r["seed"], np.int32) for r in records])
+        arrays["frame"] = np.concatenate([np.arange(r["length"], dtype=np.int32) for r in records])
+        tmp = path.with_suffix(".tmp")
+        save_file(arrays, str(tmp))
+        tmp.replace(path)
+        manifest["shards"].append({"file": path.name, "frames": int(arrays["frame"].shape[0])})
+        manifest["episodes"].extend(
+            {k: r[k] for k in ("seed", "instruction", "success", "length")} | {"shard": path.name} for r in records
+        )
+        manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    bar.close()
+    return manifest
+
+
+@dataclass
+class Dataset:
+    """A loaded dataset: frames concatenated over shards, and per-episode instructions."""
+
+    image: np.ndarray
+    state: np.ndarray
+    action: np.ndarray
+    episode: np.ndarray
+    frame: np.ndarray
+    instructions: dict[int, str]
+    manifest: dict
+
+    def __len__(self) -> int:
+        return int(self.frame.shape[0])
+
+    def action_chunks(self, chunk: int) -> np.ndarray:
+        """[N, chunk, 7] labels: each frame's next `chunk` expert actions, held after its episode ends."""
+        n = len(self)
+        raw = np.arange(n)[:, None] + np.arange(chunk)[None, :]
+        idx = np.minimum(raw, n - 1)
+        same = (raw < n) & (self.episode[idx] == self.episode[:, None])
+        chunks = self.action[idx].copy()
+        hold = np.zeros_like(chunks)
+        last_valid = np.where(same, idx, -1).max(axis=1)
+        hold[..., 6] = self.action[last_valid, 6][:, None]
+        return np.where(same[..., None], chunks, hold)
+
+    def episodes(self) -> Iterator[np.ndarray]:
+        """Frame indices of each episode."""
+        starts = np.flatnonzero(np.r_[True, self.episode[1:] != self.episode[:-1]])
+        for a, b in zip(starts, [*starts[1:], len(self)], strict=True):
+            yield np.arange(a, b)
+
+
+def load_dataset(directory: Path) -> Dataset:
+    """Read a dataset written by generate_dataset."""
+    directory = Path(directory)
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"{directory} has no {MANIFEST}; create it with `dyq-vla gen-data`") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DatasetError(f"{directory}: unsupported format version {manifest.get('format_version')}")
+    if not manifest["shards"]:
+        raise DatasetError(f"{directory} holds no complete shard")
+    parts = []
+    for shard in manifest["shards"]:
+        path = directory / shard["file"]
+        if not path.exists():
+            raise DatasetError(f"{directory}: shard {shard['file']} listed in {MANIFEST} is missing")
+        parts.append(load_file(str(path)))
+    cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    return Dataset(
+        image=cat["image"],
+        state=cat["state"],
+        action=cat["action"],
+        episode=cat["episode"],
+        frame=cat["frame"],
+        instructions={int(e["seed"]): e["instruction"] for e in manifest["episodes"]},
+        manifest=manifest,
+    )

@@ -1,0 +1,276 @@
+"""Flow-matching training of a tiny PI0ForConditionalGeneration on a demonstration dataset (CPU-sized)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import PI0ForConditionalGeneration
+
+from dyq_vla_ros.dyq.calibration import Calibration, action_magnitudes, joint_magnitudes, p95_priors
+from dyq_vla_ros.policy.checkpoint import save_checkpoint
+from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
+from dyq_vla_ros.policy.embedded import INSTRUCTION_WORDS
+from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig, build_word_tokenizer
+from dyq_vla_ros.training.data import Dataset, DatasetError, load_dataset
+
+STATE_FILE = "training_state.pt"
+LOG_FILE = "training_log.json"
+LOSS_PLOT = "loss_curve.png"
+SIM_CONTROL_PERIOD_S = 0.1
+"""The simulator's step, used for the joint-state normalisers (demonstrations step at 10 Hz)."""
+
+TRAINED_ARCHITECTURE = TinyPi0Architecture(
+    image_size=96,
+    patch_size=12,
+    hidden_size=96,
+    intermediate_size=256,
+    num_layers=3,
+    num_heads=2,
+    head_dim=48,
+    vision_hidden_size=96,
+    vision_layers=3,
+    chunk_size=10,
+    num_inference_steps=5,
+)
+"""The architecture of the shipped embedded model."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings."""
+
+    steps: int = 6000
+    batch_size: int = 32
+    lr: float = 5e-4
+    warmup_steps: int = 200
+    weight_decay: float = 1e-4
+    seed: int = 0
+    threads: int = 0
+    """torch intra-op threads; 0 keeps torch's default."""
+    checkpoint_every: int = 500
+    time_limit_s: float = 0.0
+    """Stop (with a checkpoint) after this many seconds; 0 means no limit."""
+    architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
+
+
+def processor_config(data: Dataset) -> ProcessorConfig:
+    """Normalisation statistics of a dataset's states and actions."""
+
+    def stats(x: np.ndarray) -> tuple[list[float], list[float]]:
+        return x.mean(0).astype(float).tolist(), np.maximum(x.std(0), 1e-3).astype(float).tolist()
+
+    state_mean, state_std = stats(data.state)
+    action_mean, action_std = stats(data.action)
+    return ProcessorConfig(
+        state_dim=data.state.shape[1],
+        action_dim=data.action.shape[1],
+        state_mean=state_mean,
+        state_std=state_std,
+        action_mean=action_mean,
+        action_std=action_std,
+        joint_names=list(data.manifest["joint_names"]),
+    )
+
+
+def dataset_calibration(data: Dataset) -> Calibration:
+    """P95 priors of both proxy sources from the demonstrations (thresholds stay at their defaults)."""
+    episodes = [idx for idx in data.episodes() if len(idx) >= 4]
+    if not episodes:
+        raise DatasetError("no episode of 4 or more frames to calibrate from")
+    return Calibration(
+        action=p95_priors(action_magnitudes(data.action[idx]) for idx in episodes),
+        joint_state=p95_priors(
+            joint_magnitudes(data.state[idx], np.arange(len(idx)) * SIM_CONTROL_PERIOD_S) for idx in episodes
+        ),
+    )
+
+
+class _Batches:
+    """Random training batches as PI0 inputs, built from uint8 frames on the fly."""
+
+    def __init__(self, data: Dataset, processor: Pi0Processor, chunk: int, seed: int) -> None:
+        self.data = data
+        self.processor = processor
+        self.rng = np.random.default_rng(seed)
+        ids = {ep: processor.token_ids(text) for ep, text in data.instructions.items()}
+        self.input_ids = torch.stack([ids[int(e)][0] for e in data.episode])
+        self.attention = torch.stack([ids[int(e)][1] for e in data.episode])
+        self.state = torch.stack([processor.state_tensor(s) for s in data.state])
+        self.actions = processor.normalize_actions(data.action_chunks(chunk))
+        self.mean = processor._img_mean
+        self.std = processor._img_std
+
+    def sample(self, size: int) -> tuple[dict, torch.Tensor]:
+        idx = torch.from_numpy(self.rng.integers(0, len(self.data), size))
+        img = torch.from_numpy(self.data.image[idx.numpy()]).permute(0, 3, 1, 2).to(torch.float32) / 255.0
+        pixels = ((img - self.mean) / self.std)[:, None]
+        inputs = {
+            "pixel_values": pixels,
+            "pixel_attention_mask": torch.ones(size, 1, dtype=torch.bool),
+            "input_ids": self.input_ids[idx],
+            "attention_mask": self.attention[idx],
+            "state": self.state[idx],
+        }
+        return inputs, self.actions[idx]
+
+
+def flow_matching_loss(model: PI0ForConditionalGeneration, inputs: dict, actions: torch.Tensor, action_dim: int):
+    """PI0's flow-matching loss restricted to the real (unpadded) action dimensions."""
+    cfg = model.config
+    batch = actions.shape[0]
+    beta = torch.distributions.Beta(cfg.time_sampling_beta_alpha, cfg.time_sampling_beta_beta)
+    t = beta.sample((batch,)) * cfg.time_sampling_scale + cfg.time_sampling_offset
+    noise = torch.randn_like(actions)
+    te = t[:, None, None]
+    noisy = te * noise + (1 - te) * actions
+    out = model(noise=noisy, timestep=t, **inputs)
+    target = noise - actions
+    return torch.nn.functional.mse_loss(out.logits[..., :action_dim], target[..., :action_dim])
+
+
+def _lr_at(step: int, config: TrainConfig) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def plot_losses(losses: list[float], path: Path) -> None:
+    """Training loss (and its running mean) over steps, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    steps = np.arange(1, len(losses) + 1)
+    ax.plot(steps, losses, lw=0.5, alpha=0.4, label="batch loss")
+    if len(losses) >= 50:
+        k = 50
+        ax.plot(steps[k - 1 :], np.convolve(losses, np.ones(k) / k, mode="valid"), lw=1.5, label="mean of 50")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("flow-matching MSE")
+    ax.set_title("dyq-vla train")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    out_dir: Path
+    steps: int
+    final_loss: float
+    seconds: float
+    losses: list[float]
+
+
+def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool = True) -> TrainResult:
+    """Train (or resume training) a tiny PI0 on a dataset; writes a loadable checkpoint to out_dir."""
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    arch = TinyPi0Architecture(**config.architecture)
+    data = load_dataset(data_dir)
+    if data.image.shape[1:3] != (arch.image_size, arch.image_size):
+        raise DatasetError(f"dataset images are {data.image.shape[1:3]}, the model takes {arch.image_size} square")
+    proc_cfg = processor_config(data)
+    tokenizer = build_word_tokenizer(INSTRUCTION_WORDS)
+    model = PI0ForConditionalGeneration(arch.to_pi0_config())
+    cfg = model.config
+    vision = cfg.vlm_config.vision_config
+    processor = Pi0Processor(
+        proc_cfg,
+        tokenizer,
+        image_size=vision.image_size,
+        image_tokens=(vision.image_size // vision.patch_size) ** 2,
+        image_token_id=cfg.vlm_config.image_token_id,
+        max_state_dim=cfg.max_state_dim,
+        max_action_dim=cfg.max_action_dim,
+        vocab_size=cfg.vlm_config.text_config.vocab_size,
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    losses: list[float] = []
+    start_step = 0
+    state_path = out_dir / STATE_FILE
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=False)
+        if state["config"] != asdict(config):
+            raise ValueError(f"{state_path} was written with other settings; use a new output directory")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        losses, start_step = state["losses"], state["step"]
+        torch.set_rng_state(state["torch_rng"])
+    batches = _Batches(data, processor, arch.chunk_size, config.seed + start_step)
+    calibration = dataset_calibration(data)
+
+    def save(step: int) -> None:
+        model.eval()
+        save_checkpoint(out_dir, model, proc_cfg, tokenizer, calibration)
+        model.train()
+        torch.save(
+            {
+                "config": asdict(config),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "losses": losses,
+                "step": step,
+                "torch_rng": torch.get_rng_state(),
+            },
+            state_path,
+        )
+        plot_losses(losses, out_dir / LOSS_PLOT)
+        log = {
+            "steps": step,
+            "final_loss": float(np.mean(losses[-50:])) if losses else None,
+            "frames": len(data),
+            "episodes": len(data.instructions),
+            "dataset": str(data_dir),
+            "train_config": asdict(config),
+            "parameters": sum(p.numel() for p in model.parameters()),
+        }
+        (out_dir / LOG_FILE).write_text(json.dumps(log, indent=2) + "\n")
+
+    model.train()
+    t0 = time.monotonic()
+    step = start_step
+    bar = tqdm(total=config.steps, initial=start_step, desc="train", unit="step", disable=not progress)
+    while step < config.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, config)
+        inputs, actions = batches.sample(config.batch_size)
+        loss = flow_matching_loss(model, inputs, actions, proc_cfg.action_dim)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        out_of_time = config.time_limit_s and time.monotonic() - t0 > config.time_limit_s
+        if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
+            save(step)
+        if out_of_time:
+            break
+    bar.close()
+    if step == start_step:
+        save(step)
+    return TrainResult(
+        out_dir, step, float(np.mean(losses[-50:])) if losses else float("nan"), time.monotonic() - t0, losses
+    )

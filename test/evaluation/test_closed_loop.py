@@ -1,0 +1,41 @@
+"""`dyq-vla eval`: closed-loop episodes through the node's policy and control-loop code."""
+
+import json
+
+import pytest
+
+from dyq_vla_ros.cli import main
+from dyq_vla_ros.evaluation import ClosedLoopEvaluator, wilson_interval
+from dyq_vla_ros.sim import SimConfig, is_eval_seed
+from dyq_vla_ros.types import PrecisionMode
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(9, 10)
+    assert lo == pytest.approx(0.5958, abs=1e-3) and hi == pytest.approx(0.9821, abs=1e-3)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    lo, hi = wilson_interval(200, 200)
+    assert hi == 1.0 and 0.98 < lo < 0.99
+
+
+def test_episodes_run_on_held_out_seeds_and_count_bits():
+    evaluator = ClosedLoopEvaluator(sim_config=SimConfig(max_steps=25))
+    report = evaluator.evaluate([PrecisionMode.W4A4, PrecisionMode.DYQ], 2, progress=False)
+    assert all(is_eval_seed(s) for s in report["seeds"])
+    static, dyq = report["results"]["w4a4"], report["results"]["dyq"]
+    assert static["bits_share"] == {"2": 0.0, "4": 1.0, "8": 0.0, "16": 0.0}
+    assert dyq["bits_share"]["16"] > 0  # an episode starts at 16 bits
+    for record in (static, dyq):
+        assert record["episodes"] == 2 and record["episode_length_mean"] <= 25
+        assert 0.0 <= record["ci95"][0] <= record["success_rate"] <= record["ci95"][1] <= 1.0
+        assert record["latency_ms_mean"] > 0 and record["weight_bytes"] > 0
+        assert sum(record["bits_share"].values()) == pytest.approx(1.0)
+
+
+def test_cli_writes_valid_json(tmp_path):
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--episodes", "1", "--precision-modes", "fp", "--max-steps", "15", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    fp = report["results"]["fp"]
+    assert fp["episodes"] == 1 and fp["bits_share"]["16"] == 1.0
+    assert set(fp) >= {"success_rate", "ci95", "episodes", "latency_ms_mean", "weight_bytes", "bits_share"}

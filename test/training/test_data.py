@@ -1,0 +1,54 @@
+"""`dyq-vla gen-data`: expert demonstrations in safetensors shards with a manifest; resumable."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dyq_vla_ros.training import DataConfig, DatasetError, generate_dataset, load_dataset
+from dyq_vla_ros.training.data import MANIFEST
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("data")
+    generate_dataset(directory, DataConfig(episodes=3, shard_episodes=2, image_size=32), progress=False)
+    return directory
+
+
+def test_frames_pair_observations_with_clean_expert_labels(dataset_dir):
+    data = load_dataset(dataset_dir)
+    manifest = json.loads((dataset_dir / MANIFEST).read_text())
+    assert [s["file"] for s in manifest["shards"]] == ["shard_00000.safetensors", "shard_00001.safetensors"]
+    assert len(data) == sum(e["length"] for e in manifest["episodes"])
+    assert data.image.shape[1:] == (32, 32, 3) and data.image.dtype == np.uint8
+    assert data.state.shape[1] == 7 and data.action.shape[1] == 7
+    assert all(e["success"] for e in manifest["episodes"])  # the expert corrects the injected noise
+    assert set(data.instructions) == {0, 1, 2}  # training seeds only
+    # labels are the expert's own steps: translation within the simulator's per-step limit
+    assert np.abs(data.action[:, :3]).max() <= 0.02 + 1e-6
+
+
+def test_action_chunks_stay_within_their_episode(dataset_dir):
+    data = load_dataset(dataset_dir)
+    chunks = data.action_chunks(10)
+    last = next(iter(data.episodes()))[-1]  # the final frame of the first episode
+    np.testing.assert_array_equal(chunks[last, 0], data.action[last])
+    np.testing.assert_array_equal(chunks[last, 1:, :6], 0.0)  # held, not the next episode's actions
+    assert np.all(chunks[last, 1:, 6] == data.action[last, 6])
+    np.testing.assert_array_equal(chunks[0, :5], data.action[:5])
+
+
+def test_generation_resumes_and_refuses_other_settings(dataset_dir):
+    before = {p.name: p.stat().st_mtime_ns for p in dataset_dir.glob("shard_*")}
+    generate_dataset(dataset_dir, DataConfig(episodes=3, shard_episodes=2, image_size=32), progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in dataset_dir.glob("shard_*")} == before
+    with pytest.raises(DatasetError, match="other settings"):
+        generate_dataset(dataset_dir, DataConfig(episodes=3, shard_episodes=2, image_size=48), progress=False)
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="gen-data"):
+        load_dataset(tmp_path)
+    with pytest.raises(ValueError, match="training seeds"):
+        DataConfig(episodes=10, start_seed=999_995)
