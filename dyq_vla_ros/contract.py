@@ -58,6 +58,7 @@ DIAGNOSTIC_STATUS_NAME = "dyq_vla: policy"
 
 PROXY_SOURCES = ("action", "joint_state")
 DEVICES = ("auto", "cpu", "cuda")
+QUANT_BACKENDS = ("auto", "avx2", "torch", "reference")
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,19 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "Torch threads for inference; 0 uses all cores but one, leaving one for the control loop.",
         0,
         1024,
+        read_only=True,
+    ),
+    ParameterSpec(
+        "quant_backend",
+        "auto",
+        "W4AX kernels: auto (avx2 on an x86-64 CPU with AVX2, else torch), avx2, torch, or reference (the oracle).",
+        choices=QUANT_BACKENDS,
+        read_only=True,
+    ),
+    ParameterSpec(
+        "keep_float_modules",
+        [""],
+        "Glob patterns of linear layers kept in float (e.g. 'action_out_proj'); [''] quantizes every one.",
         read_only=True,
     ),
     ParameterSpec(

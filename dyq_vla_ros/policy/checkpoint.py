@@ -53,13 +53,15 @@ def check_checkpoint(directory: Path, *, allow_pickle: bool = False) -> None:
         raise CheckpointError(f"checkpoint {directory} is missing {WEIGHTS_FILE}")
 
 
-def load_pi0_model(directory: Path, device: torch.device, *, allow_pickle: bool = False) -> PI0ForConditionalGeneration:
+def load_pi0_model(
+    directory: Path, device: torch.device, *, allow_pickle: bool = False, dtype: torch.dtype = torch.float32
+) -> PI0ForConditionalGeneration:
     """Load the PI0 model of a checkpoint directory (safetensors unless pickle is allowed), offline, in eval mode."""
     check_checkpoint(directory, allow_pickle=allow_pickle)
     safetensors = (directory / WEIGHTS_FILE).is_file() or (directory / WEIGHTS_INDEX_FILE).is_file()
     try:
         model = PI0ForConditionalGeneration.from_pretrained(
-            str(directory), local_files_only=True, use_safetensors=safetensors, dtype=torch.float32
+            str(directory), local_files_only=True, use_safetensors=safetensors, dtype=dtype
         )
     except Exception as exc:  # transformers raises many types for corrupt or mismatched files
         raise CheckpointError(f"cannot load PI0 weights from {directory}: {type(exc).__name__}: {exc}") from exc

@@ -20,6 +20,8 @@ class Pi0PolicyConfig:
     noise_seed: int = 0
     num_inference_steps: int | None = None
     allow_pickle: bool = False
+    dtype: str = "auto"
+    """Float dtype of the model: auto (bfloat16 on CUDA, float32 on CPU), float32 or bfloat16."""
     backend: str = "auto"
     """W4AX kernels: auto, avx2, torch or reference (see dyq_vla_ros.quant.kernels)."""
 
@@ -32,6 +34,8 @@ class Pi0PolicyConfig:
             raise ValueError(f"noise_seed must be >= 0, got {self.noise_seed}")
         if self.num_inference_steps is not None and self.num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if self.dtype not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"dtype must be auto, float32 or bfloat16, got {self.dtype!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         self.keep_float = tuple(self.keep_float)

@@ -29,6 +29,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """Float dtype of the model: 'auto' is bfloat16 on CUDA and float32 on CPUs."""
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+
+
 class Pi0Policy(Policy):
     """A PI0 checkpoint behind the Policy interface.
 
@@ -41,8 +48,9 @@ class Pi0Policy(Policy):
         self.config = config or Pi0PolicyConfig()
         self.path = resolve_model_path(model_path)
         self.device = resolve_device(self.config.device)
+        self.dtype = resolve_dtype(self.config.dtype, self.device)
         self.calibration: Calibration = load_calibration(self.path)
-        self._model = load_pi0_model(self.path, self.device, allow_pickle=self.config.allow_pickle)
+        self._model = load_pi0_model(self.path, self.device, allow_pickle=self.config.allow_pickle, dtype=self.dtype)
         cfg = self._model.config
         vision = cfg.vlm_config.vision_config
         self.processor = Pi0Processor(
@@ -111,7 +119,7 @@ class Pi0Policy(Policy):
             )
             _log.info("quantized %s: %s", self.path.name, self.quant_report.summary())
         elif not mode.quantized_weights and self._precision is not None:
-            self._model = load_pi0_model(self.path, self.device, allow_pickle=self.config.allow_pickle)
+            self._model = load_pi0_model(self.path, self.device, allow_pickle=self.config.allow_pickle, dtype=self.dtype)
             self._precision, self.quant_report = None, None
             _log.info("reloaded float weights of %s for mode fp", self.path.name)
         if self._precision is not None:
@@ -121,13 +129,15 @@ class Pi0Policy(Policy):
     def _noise(self, batch: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(self.config.noise_seed + self._inference_index)
         cfg = self._model.config
-        return torch.randn(batch, cfg.chunk_size, cfg.max_action_dim, generator=gen).to(self.device)
+        return torch.randn(batch, cfg.chunk_size, cfg.max_action_dim, generator=gen).to(self.device, self.dtype)
 
     @torch.inference_mode()
     def predict_action_chunk(self, observation: Observation) -> np.ndarray:
         """Predict a [chunk_size, action_dim] chunk of actions in robot units."""
         inputs = self.processor.batch([observation.image], [observation.state], [observation.instruction])
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        inputs = {
+            k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device) for k, v in inputs.items()
+        }
         chunk = self._model.sample_actions(noise=self._noise(1), num_steps=self.config.num_inference_steps, **inputs)
         self._inference_index += 1
         return self.processor.unnormalize_actions(chunk[0])

@@ -7,9 +7,10 @@ from types import ModuleType
 
 import torch
 
+from dyq_vla_ros.contract import QUANT_BACKENDS
 from dyq_vla_ros.quant.errors import QuantizationError
 
-BACKENDS = ("auto", "avx2", "torch", "reference")
+BACKENDS = QUANT_BACKENDS
 """auto: fastest available; avx2: the C++ kernels (x86-64 CPU); torch: portable torch ops (CUDA,
 aarch64); reference: the quantize-then-dequantize accuracy oracle."""
 AVX2_GROUP_MULTIPLE = 64

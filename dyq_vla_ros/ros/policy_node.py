@@ -168,6 +168,8 @@ class PolicyNode(LifecycleNode):
                     device=self._param("device"),
                     noise_seed=self._param("noise_seed"),
                     allow_pickle=self._param("allow_pickle_weights"),
+                    backend=self._param("quant_backend"),
+                    keep_float=tuple(p for p in self._param("keep_float_modules") if p),
                 ),
             )
             bounds = len(self._param("action_min"))

@@ -160,3 +160,16 @@ def test_pickle_weights_load_only_when_explicitly_allowed(tmp_path):
         Pi0Policy(ck)
     policy = Pi0Policy(ck, Pi0PolicyConfig(allow_pickle=True))
     assert policy.predict_action_chunk(_obs()).shape == (policy.chunk_size, 7)
+
+
+def test_bfloat16_model_runs_float_and_w4ax_modes_close_to_float32():
+    from dyq_vla_ros.policy import Pi0PolicyConfig
+
+    obs = Observation(np.zeros((64, 64, 3), np.uint8), np.zeros(7, np.float32), "put the red peg into the blue hole")
+    reference = Pi0Policy().predict_action_chunk(obs)
+    policy = Pi0Policy(config=Pi0PolicyConfig(dtype="bfloat16"))  # what device auto picks on CUDA
+    assert policy.dtype == torch.bfloat16
+    tolerance = 0.05 * np.abs(reference).max()
+    assert np.abs(policy.predict_action_chunk(obs) - reference).max() < tolerance
+    policy.set_precision(PrecisionMode.W4A8, 8)
+    assert np.abs(policy.predict_action_chunk(obs) - reference).max() < 2 * tolerance
