@@ -119,7 +119,9 @@ class Pi0Policy(Policy):
             )
             _log.info("quantized %s: %s", self.path.name, self.quant_report.summary())
         elif not mode.quantized_weights and self._precision is not None:
-            self._model = load_pi0_model(self.path, self.device, allow_pickle=self.config.allow_pickle, dtype=self.dtype)
+            self._model = load_pi0_model(
+                self.path, self.device, allow_pickle=self.config.allow_pickle, dtype=self.dtype
+            )
             self._precision, self.quant_report = None, None
             _log.info("reloaded float weights of %s for mode fp", self.path.name)
         if self._precision is not None:

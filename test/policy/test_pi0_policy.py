@@ -172,4 +172,5 @@ def test_bfloat16_model_runs_float_and_w4ax_modes_close_to_float32():
     tolerance = 0.05 * np.abs(reference).max()
     assert np.abs(policy.predict_action_chunk(obs) - reference).max() < tolerance
     policy.set_precision(PrecisionMode.W4A8, 8)
+    policy.reset()  # the same flow-matching noise as the reference's first inference
     assert np.abs(policy.predict_action_chunk(obs) - reference).max() < 2 * tolerance
