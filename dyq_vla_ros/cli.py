@@ -11,6 +11,14 @@ from pathlib import Path
 from dyq_vla_ros.types import PrecisionMode
 
 
+def _emit_json(report: dict, path: str) -> None:
+    """Print a report as JSON, and also write it to path when one is given."""
+    text = json.dumps(report, indent=2)
+    if path:
+        Path(path).write_text(text + "\n")
+    print(text)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from dyq_vla_ros.ros.demo import run_demo
 
@@ -168,10 +176,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     modes = [PrecisionMode.parse(m) for m in args.precision_modes.split(",") if m]
     evaluator = ClosedLoopEvaluator(params, sim_config=SimConfig(max_steps=args.max_steps))
     report = evaluator.evaluate(modes, args.episodes, seed_start=args.seed_start)
-    text = json.dumps(report, indent=2)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    print(text)
+    _emit_json(report, args.json)
     return 0
 
 
@@ -193,10 +198,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         image_hw=(height, width),
     )
-    text = json.dumps(report, indent=2)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    print(text)
+    _emit_json(report, args.json)
     return 0
 
 

@@ -52,17 +52,7 @@ class Pi0Policy(Policy):
         self.calibration: Calibration = load_calibration(self.path)
         self._model = load_pi0_model(self.path, self.device, allow_pickle=self.config.allow_pickle, dtype=self.dtype)
         cfg = self._model.config
-        vision = cfg.vlm_config.vision_config
-        self.processor = Pi0Processor(
-            ProcessorConfig.load(self.path),
-            load_tokenizer(self.path),
-            image_size=vision.image_size,
-            image_tokens=(vision.image_size // vision.patch_size) ** 2,
-            image_token_id=cfg.vlm_config.image_token_id,
-            max_state_dim=cfg.max_state_dim,
-            max_action_dim=cfg.max_action_dim,
-            vocab_size=cfg.vlm_config.text_config.vocab_size,
-        )
+        self.processor = Pi0Processor.for_model(ProcessorConfig.load(self.path), load_tokenizer(self.path), cfg)
         self.parameter_count = sum(p.numel() for p in self._model.parameters())
         self.bf16_weight_bytes = self.parameter_count * 2
         self._precision: ActivationPrecision | None = None

@@ -130,6 +130,22 @@ class Pi0Processor:
         self._action_mean = np.asarray(config.action_mean, np.float32)
         self._action_std = np.asarray(config.action_std, np.float32)
 
+    @classmethod
+    def for_model(cls, config: ProcessorConfig, tokenizer: Tokenizer, model_config: object) -> Pi0Processor:
+        """The processor matching a transformers PI0Config (image size and tokens, padding dims, vocabulary)."""
+        vlm = model_config.vlm_config
+        vision = vlm.vision_config
+        return cls(
+            config,
+            tokenizer,
+            image_size=vision.image_size,
+            image_tokens=(vision.image_size // vision.patch_size) ** 2,
+            image_token_id=vlm.image_token_id,
+            max_state_dim=model_config.max_state_dim,
+            max_action_dim=model_config.max_action_dim,
+            vocab_size=vlm.text_config.vocab_size,
+        )
+
     def image_tensor(self, image: np.ndarray) -> torch.Tensor:
         """[3, S, S] float tensor from an H x W x 3 uint8 RGB image (resized, normalised)."""
         img = np.asarray(image)

@@ -192,18 +192,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
     proc_cfg = processor_config(data)
     tokenizer = build_word_tokenizer(INSTRUCTION_WORDS)
     model = PI0ForConditionalGeneration(arch.to_pi0_config())
-    cfg = model.config
-    vision = cfg.vlm_config.vision_config
-    processor = Pi0Processor(
-        proc_cfg,
-        tokenizer,
-        image_size=vision.image_size,
-        image_tokens=(vision.image_size // vision.patch_size) ** 2,
-        image_token_id=cfg.vlm_config.image_token_id,
-        max_state_dim=cfg.max_state_dim,
-        max_action_dim=cfg.max_action_dim,
-        vocab_size=cfg.vlm_config.text_config.vocab_size,
-    )
+    processor = Pi0Processor.for_model(proc_cfg, tokenizer, model.config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     losses: list[float] = []
     start_step = 0
