@@ -120,9 +120,9 @@ def _cmd_play(args: argparse.Namespace) -> int:
 
 
 def _cmd_init_model(args: argparse.Namespace) -> int:
-    from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR, create_random_checkpoint
+    from dyq_vla_ros.policy import create_random_checkpoint
 
-    out = Path(args.out) if args.out else EMBEDDED_MODEL_DIR
+    out = Path(args.out)
     create_random_checkpoint(out, seed=args.seed)
     print(f"wrote a randomly initialised tiny PI0 checkpoint to {out}")
     return 0
@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_cmd_bench)
 
     init = sub.add_parser("init-model", help="write a randomly initialised tiny PI0 checkpoint")
-    init.add_argument("--out", default="", help="directory (default: the embedded model directory)")
+    init.add_argument("--out", required=True, help="checkpoint directory to write")
     init.add_argument("--seed", type=int, default=0)
     init.set_defaults(func=_cmd_init_model)
     return parser
