@@ -118,6 +118,41 @@ def bench_policy(
     return results
 
 
+def _percentiles_ms(times_s: Sequence[float]) -> dict[str, float]:
+    ms = np.asarray(times_s) * 1e3
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
+
+
+def switch_cost(policy: Pi0Policy, repeats: int = 2000) -> dict[str, float]:
+    """Time (ms) to change the activation bit width between inferences, among the 4-bit modes."""
+    policy.set_precision(PrecisionMode.DYQ, 16)  # quantizes once if the policy was in fp
+    bits = (2, 4, 8, 16)
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        policy.set_precision(PrecisionMode.DYQ, bits[i % len(bits)])
+        times.append(time.perf_counter() - start)
+    return _percentiles_ms(times)
+
+
+def control_tick_cost(policy: Pi0Policy, ticks: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Time (ms) of one control tick: chunk queue, clipping, kinematic proxies and precision controller."""
+    from dyq_vla_ros import contract
+    from dyq_vla_ros.control import make_control_loop
+
+    loop = make_control_loop(policy.calibration, {**contract.PARAMETER_DEFAULTS, "precision_mode": "dyq"})
+    rng = np.random.default_rng(seed)
+    chunk = rng.normal(0.0, 0.01, (policy.chunk_size, policy.action_dim)).astype(np.float32)
+    times = []
+    for _ in range(ticks):
+        if loop.queued == 0:
+            loop.accept_chunk(chunk + rng.normal(0.0, 0.002, chunk.shape).astype(np.float32))
+        start = time.perf_counter()
+        loop.tick()
+        times.append(time.perf_counter() - start)
+    return _percentiles_ms(times)
+
+
 def run_bench(
     model: str,
     modes: Sequence[PrecisionMode],
@@ -140,6 +175,8 @@ def run_bench(
             path = Path(model)
         policy = Pi0Policy(path, Pi0PolicyConfig(device=device, backend=backend))
         results = bench_policy(policy, modes, steps=steps, warmup=warmup, image_hw=image_hw)
+        switch = switch_cost(policy)
+        tick = control_tick_cost(policy)
         report = policy.quant_report
         return {
             "model": model,
@@ -151,4 +188,6 @@ def run_bench(
             "image_hw": list(image_hw),
             "steps": steps,
             "results": results,
+            "switch_ms": switch,
+            "proxies_controller_ms": tick,
         }

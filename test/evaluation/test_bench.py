@@ -40,6 +40,8 @@ def test_cli_writes_the_documented_json(tmp_path):
     assert set(report["results"]) == {"fp", "w4a16", "w4a2"}
     for record in report["results"].values():
         assert {"latency_ms_p50", "latency_ms_p99", "weight_bytes", "speedup_vs_fp"} <= set(record)
+    for cost in (report["switch_ms"], report["proxies_controller_ms"]):
+        assert 0 < cost["p50"] <= cost["p99"] < 50
 
 
 def test_scale_presets_have_their_nominal_sizes():

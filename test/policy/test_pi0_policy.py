@@ -174,3 +174,30 @@ def test_bfloat16_model_runs_float_and_w4ax_modes_close_to_float32():
     policy.set_precision(PrecisionMode.W4A8, 8)
     policy.reset()  # the same flow-matching noise as the reference's first inference
     assert np.abs(policy.predict_action_chunk(obs) - reference).max() < 2 * tolerance
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_fast_backends_match_the_reference_on_the_action_output(backend):
+    from dyq_vla_ros.policy import Pi0PolicyConfig
+
+    fast = Pi0Policy(config=Pi0PolicyConfig(backend=backend))
+    ref = Pi0Policy(config=Pi0PolicyConfig(backend="reference"))
+    for bits in (16, 8, 4, 2):
+        for policy in (fast, ref):
+            policy.set_precision(PrecisionMode.DYQ, bits)
+            policy.reset()
+        a, b = fast.predict_action_chunk(_obs()), ref.predict_action_chunk(_obs())
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 * float(np.abs(b).max()), err_msg=f"{bits} bits")
+
+
+def test_switching_mid_sequence_equals_a_fresh_model_in_that_mode():
+    switched = Pi0Policy()
+    switched.set_precision(PrecisionMode.DYQ, 16)
+    for bits in (2, 16, 8):  # run inferences at other widths first
+        switched.set_precision(PrecisionMode.DYQ, bits)
+        switched.predict_action_chunk(_obs())
+    switched.set_precision(PrecisionMode.W4A4, 4)
+    switched.reset()
+    fresh = Pi0Policy()
+    fresh.set_precision(PrecisionMode.W4A4, 4)
+    np.testing.assert_array_equal(switched.predict_action_chunk(_obs()), fresh.predict_action_chunk(_obs()))
