@@ -41,9 +41,15 @@ void unpack_row(const uint8_t* packed, int64_t padded, int64_t group, int8_t* ou
   }
 }
 
-inline __m256i dot32(__m256i x, __m256i w, __m256i acc) {
+// <x, w> over 64 values as 8 int32 lanes. Each vpmaddubsw lane is at most 2 * 255 * 8 = 4080 in
+// magnitude, so two of them add in int16 without overflow before one widening vpmaddwd.
+inline __m256i dot64(const uint8_t* x, const int8_t* w) {
   const __m256i ones = _mm256_set1_epi16(1);
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), ones));
+  __m256i a = _mm256_maddubs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)),
+                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
+  __m256i b = _mm256_maddubs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32)),
+                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32)));
+  return _mm256_madd_epi16(_mm256_add_epi16(a, b), ones);
 }
 
 }  // namespace
@@ -74,7 +80,18 @@ std::vector<torch::Tensor> quantize_per_token(torch::Tensor x, int64_t bits, int
       const float s = std::max(hi - lo, 1e-8f) / levels;
       const float z = std::nearbyint(-lo / s);
       uint8_t* out = qp + r * padded;
-      for (int64_t i = 0; i < k; ++i) {
+      int64_t i = 0;
+      const __m256 sv = _mm256_set1_ps(s), zv = _mm256_set1_ps(z), top = _mm256_set1_ps(levels);
+      const __m256 bottom = _mm256_setzero_ps();
+      alignas(32) int32_t lanes[8];
+      for (; i + 8 <= k; i += 8) {
+        __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(row + i), sv),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, zv), bottom), top);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_cvtps_epi32(v));
+        for (int l = 0; l < 8; ++l) out[i + l] = static_cast<uint8_t>(lanes[l]);
+      }
+      for (; i < k; ++i) {
         float v = std::nearbyint(row[i] / s) + z;
         out[i] = static_cast<uint8_t>(std::min(std::max(v, 0.0f), levels));
       }
@@ -117,12 +134,11 @@ torch::Tensor w4_u8_linear(torch::Tensor q, torch::Tensor scale, torch::Tensor z
         __m256 f0 = _mm256_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
         for (int64_t g = 0; g < groups; ++g) {
           __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-          for (int64_t j = g * group; j < (g + 1) * group; j += 32) {
-            __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + j));
-            a0 = dot32(xv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.data() + j)), a0);
-            a1 = dot32(xv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.data() + padded + j)), a1);
-            a2 = dot32(xv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.data() + 2 * padded + j)), a2);
-            a3 = dot32(xv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.data() + 3 * padded + j)), a3);
+          for (int64_t j = g * group; j < (g + 1) * group; j += 64) {
+            a0 = _mm256_add_epi32(a0, dot64(xr + j, w.data() + j));
+            a1 = _mm256_add_epi32(a1, dot64(xr + j, w.data() + padded + j));
+            a2 = _mm256_add_epi32(a2, dot64(xr + j, w.data() + 2 * padded + j));
+            a3 = _mm256_add_epi32(a3, dot64(xr + j, w.data() + 3 * padded + j));
           }
           f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a0), _mm256_set1_ps(s0[g]), f0);
           if (rows > 1) f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a1), _mm256_set1_ps(s0[groups + g]), f1);
