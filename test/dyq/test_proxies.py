@@ -131,3 +131,13 @@ def test_joint_state_proxies_reject_time_going_backwards_and_joint_count_change(
         proxies.update(np.ones(2), 1.0)
     with pytest.raises(ProxyInputError):
         proxies.update(np.ones(3), 2.0)
+
+
+def test_percentile95_equals_numpys_linear_percentile():
+    from dyq_vla_ros.dyq.proxies import percentile95
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 20, 21, 199, 200):
+        values = rng.exponential(size=n)
+        assert percentile95(values.copy()) == pytest.approx(float(np.percentile(values, 95.0)), rel=1e-12)
+    assert percentile95(np.array([1.0, 2.0, 3.0, 4.0, 5.0])) == pytest.approx(4.8)  # 1 + 0.95 * 4 = index 3.8
