@@ -11,6 +11,11 @@ from pathlib import Path
 from dyq_vla_ros.types import PrecisionMode
 
 
+def _parse_modes(text: str) -> list[PrecisionMode]:
+    """Precision modes from a comma-separated list."""
+    return [PrecisionMode.parse(m) for m in text.split(",") if m]
+
+
 def _emit_json(report: dict, path: str) -> None:
     """Print a report as JSON, and also write it to path when one is given."""
     text = json.dumps(report, indent=2)
@@ -173,7 +178,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         params["model_path"] = args.model_path
     if args.actions_per_chunk is not None:
         params["actions_per_chunk"] = args.actions_per_chunk
-    modes = [PrecisionMode.parse(m) for m in args.precision_modes.split(",") if m]
+    modes = _parse_modes(args.precision_modes)
     evaluator = ClosedLoopEvaluator(params, sim_config=SimConfig(max_steps=args.max_steps))
     report = evaluator.evaluate(modes, args.episodes, seed_start=args.seed_start)
     _emit_json(report, args.json)
@@ -188,7 +193,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     height, width = (int(v) for v in args.image_size.split("x"))
-    modes = [PrecisionMode.parse(m) for m in args.precision_modes.split(",") if m]
+    modes = _parse_modes(args.precision_modes)
     report = run_bench(
         args.model,
         modes,

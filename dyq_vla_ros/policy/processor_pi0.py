@@ -29,6 +29,15 @@ def build_word_tokenizer(words: Sequence[str]) -> Tokenizer:
     return tok
 
 
+def resize_square(image: torch.Tensor, size: int) -> torch.Tensor:
+    """A [C, H, W] float image resized to size x size (bilinear, antialiased); unchanged when it already is."""
+    if image.shape[1:] == (size, size):
+        return image
+    return torch.nn.functional.interpolate(
+        image[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )[0]
+
+
 @dataclass
 class ProcessorConfig:
     """Normalisation statistics and sizes stored beside a checkpoint as dyq_processor.json."""
@@ -152,11 +161,7 @@ class Pi0Processor:
         if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
             raise ObservationError(f"image must be H x W x 3, got shape {img.shape}")
         t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).to(torch.float32) / 255.0
-        if t.shape[1:] != (self.image_size, self.image_size):
-            t = torch.nn.functional.interpolate(
-                t[None], size=(self.image_size, self.image_size), mode="bilinear", antialias=True, align_corners=False
-            )[0]
-        return (t - self._img_mean) / self._img_std
+        return (resize_square(t, self.image_size) - self._img_mean) / self._img_std
 
     def token_ids(self, instruction: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(input_ids, attention_mask) of image tokens + <bos> + instruction, right-padded."""

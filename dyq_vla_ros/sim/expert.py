@@ -44,6 +44,15 @@ class ScriptedExpert:
         d_rot = np.clip(matrix_to_rotvec(down_rotation(yaw) @ tool[:3, :3].T), -MAX_ROTATION, MAX_ROTATION)
         return np.concatenate([np.clip(d_pos, -MAX_TRANSLATION, MAX_TRANSLATION), d_rot, [gripper]])
 
+    def perturb(self, action: np.ndarray, noise_std: float, rng: np.random.Generator) -> np.ndarray:
+        """A copy of action with Gaussian noise of noise_std times the last action's step size (none at 0)."""
+        noisy = np.array(action, dtype=float, copy=True)
+        if noise_std > 0.0:
+            scale = self.step_scale / MAX_TRANSLATION
+            noisy[:3] += rng.normal(0.0, noise_std * self.step_scale, 3)
+            noisy[3:6] += rng.normal(0.0, noise_std * scale * MAX_ROTATION, 3)
+        return noisy
+
     def act(self) -> np.ndarray:
         """The expert's action in the current state."""
         env = self.env
@@ -108,11 +117,5 @@ def run_expert_episode(
     expert = ScriptedExpert(env)
     rng = noise_rng or np.random.default_rng(seed)
     while not env.done:
-        action = expert.act()
-        if noise_std > 0.0:
-            action = action.copy()
-            scale = expert.step_scale / MAX_TRANSLATION
-            action[:3] += rng.normal(0.0, noise_std * expert.step_scale, 3)
-            action[3:6] += rng.normal(0.0, noise_std * scale * MAX_ROTATION, 3)
-        env.step(action, render=render)
+        env.step(expert.perturb(expert.act(), noise_std, rng), render=render)
     return env.success, env.steps
