@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from dyq_vla_ros.sim import JOINT_NAMES, MAX_ROTATION, MAX_TRANSLATION, PegInHoleEnv, ScriptedExpert, train_seeds
+from dyq_vla_ros.policy.processor_pi0 import resize_square
+from dyq_vla_ros.sim import JOINT_NAMES, PegInHoleEnv, ScriptedExpert, train_seeds
 from dyq_vla_ros.types import ACTION_NAMES
 
 MANIFEST = "manifest.json"
@@ -57,9 +58,8 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     """Square uint8 RGB image resized the way the policy's processor resizes (bilinear, antialiased)."""
     if image.shape[:2] == (size, size):
         return image
-    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(torch.float32)
-    t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return t[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    t = resize_square(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).to(torch.float32), size)
+    return np.ascontiguousarray(t.permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy())
 
 
 def record_episode(env: PegInHoleEnv, seed: int, noise_std: float, image_size: int) -> dict:
@@ -73,12 +73,7 @@ def record_episode(env: PegInHoleEnv, seed: int, noise_std: float, image_size: i
         images.append(resize_image(obs.image, image_size))
         states.append(obs.joint_positions.astype(np.float32))
         actions.append(clean.astype(np.float32))
-        executed = clean.copy()
-        if noise_std > 0.0:
-            scale = expert.step_scale / MAX_TRANSLATION
-            executed[:3] += rng.normal(0.0, noise_std * expert.step_scale, 3)
-            executed[3:6] += rng.normal(0.0, noise_std * scale * MAX_ROTATION, 3)
-        obs = env.step(executed)
+        obs = env.step(expert.perturb(clean, noise_std, rng))
     return {
         "seed": seed,
         "instruction": env.instruction,
@@ -130,7 +125,10 @@ def generate_dataset(directory: Path, config: DataConfig, *, progress: bool = Tr
         for seed in group:
             records.append(record_episode(env, seed, config.noise_std, config.image_size))
             bar.update(1)
-        arrays = {key: np.concatenate([r[key] for r in records]) for key in ("image", "state", "action")}
+        # safetensors writes the raw buffer whatever the strides: every array must be C-contiguous
+        arrays = {
+            key: np.ascontiguousarray(np.concatenate([r[key] for r in records])) for key in ("image", "state", "action")
+        }
         arrays["episode"] = np.concatenate([np.full(r["length"], r["seed"], np.int32) for r in records])
         arrays["frame"] = np.concatenate([np.arange(r["length"], dtype=np.int32) for r in records])
         tmp = path.with_suffix(".tmp")

@@ -29,6 +29,16 @@ def test_frames_pair_observations_with_clean_expert_labels(dataset_dir):
     assert np.abs(data.action[:, :3]).max() <= 0.02 + 1e-6
 
 
+def test_stored_images_are_the_rendered_frames(dataset_dir):
+    from dyq_vla_ros.sim import PegInHoleEnv
+    from dyq_vla_ros.training.data import resize_image
+
+    data = load_dataset(dataset_dir)
+    first = resize_image(PegInHoleEnv().reset(0).image, 32)  # frame 0 of seed 0, before any action
+    np.testing.assert_array_equal(data.image[0], first)
+    assert data.image.flags["C_CONTIGUOUS"]
+
+
 def test_action_chunks_stay_within_their_episode(dataset_dir):
     data = load_dataset(dataset_dir)
     chunks = data.action_chunks(10)
