@@ -169,18 +169,95 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
+def _set_threads(threads: int) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _evaluator(args: argparse.Namespace):
+    """The closed-loop evaluator of a command's --model-path, --device, --actions-per-chunk, --max-steps."""
     from dyq_vla_ros.evaluation import ClosedLoopEvaluator
     from dyq_vla_ros.sim import SimConfig
 
+    _set_threads(args.threads)
     params: dict[str, object] = {"device": args.device}
     if args.model_path:
         params["model_path"] = args.model_path
     if args.actions_per_chunk is not None:
         params["actions_per_chunk"] = args.actions_per_chunk
-    modes = _parse_modes(args.precision_modes)
-    evaluator = ClosedLoopEvaluator(params, sim_config=SimConfig(max_steps=args.max_steps))
-    report = evaluator.evaluate(modes, args.episodes, seed_start=args.seed_start)
+    return ClosedLoopEvaluator(params, sim_config=SimConfig(max_steps=args.max_steps))
+
+
+def _quantized_twin(evaluator):
+    """A second policy from the evaluator's checkpoint, kept on the 4-bit weights beside the fp one."""
+    from dyq_vla_ros.policy import Pi0Policy
+
+    fp = evaluator.policy
+    return Pi0Policy(fp.path, fp.config)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    evaluator = _evaluator(args)
+    report = evaluator.evaluate(_parse_modes(args.precision_modes), args.episodes, seed_start=args.seed_start)
+    _emit_json(report, args.json)
+    return 0
+
+
+def _bench_table(path: str) -> dict:
+    """The per-mode results of a `dyq-vla bench --json` report."""
+    return json.loads(Path(path).read_text())["results"]
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.dyq import CALIBRATION_FILE
+    from dyq_vla_ros.evaluation.bench import bits_latency_table
+    from dyq_vla_ros.evaluation.calibrate import CalibrateConfig, calibrate
+
+    evaluator = _evaluator(args)
+    quantized = _quantized_twin(evaluator)
+    latency = bits_latency_table(_bench_table(args.bench)) if args.bench else None
+    config = CalibrateConfig(
+        episodes=args.episodes, seed_start=args.seed_start, eta=args.eta, theta_fp_max=args.theta_fp_max,
+        d_acc=args.d_acc,
+    )  # fmt: skip
+    calibration, report = calibrate(evaluator, quantized, config, latency_ms=latency, latency_source=args.bench)
+    out = Path(args.out) if args.out else Path(evaluator.policy.path) / CALIBRATION_FILE
+    calibration.save(out)
+    _emit_json({"calibration_file": str(out), **report}, args.json)
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.evaluation.study import SensitivityStudy, StudyConfig, plot_study, summarise_study
+
+    evaluator = _evaluator(args)
+    config = StudyConfig(episodes=args.episodes, seed_start=args.seed_start, perturb_bits=args.bits, stride=args.stride)
+    studies = SensitivityStudy(evaluator, _quantized_twin(evaluator), config).run()
+    report = summarise_study(studies, config)
+    if args.plot and studies:
+        shown = max(studies, key=lambda st: max(st.deviation_mm, default=0.0))
+        plot_study(shown, Path(args.plot))
+        report["plot"] = {"file": args.plot, "seed": shown.seed}
+    _emit_json(report, args.json)
+    return 0
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.evaluation.ablation import ablation_variants, plot_sweep, run_variants, sweep_variants
+
+    evaluator = _evaluator(args)
+    calibration = evaluator.policy.calibration
+    table = _bench_table(args.bench) if args.bench else None
+    variants = ablation_variants(calibration, [m for m in args.static.split(",") if m], table)
+    sweep = [float(v) for v in args.theta_fp.split(",") if v]
+    variants += sweep_variants(variants[-1].calibration or calibration, sweep)
+    results = run_variants(evaluator, variants, args.episodes, seed_start=args.seed_start, table=table)
+    if args.plot and sweep:
+        plot_sweep(results, Path(args.plot))
+    report = {"model": str(evaluator.policy.path), "episodes": args.episodes, "latency_table": args.bench,
+              "results": results}  # fmt: skip
     _emit_json(report, args.json)
     return 0
 
@@ -188,10 +265,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from dyq_vla_ros.evaluation import run_bench
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     height, width = (int(v) for v in args.image_size.split("x"))
     modes = _parse_modes(args.precision_modes)
     report = run_bench(
@@ -282,16 +356,49 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--time-limit-min", type=float, default=0.0, help="stop with a checkpoint after this long")
     tr.set_defaults(func=_cmd_train)
 
+    def closed_loop_options(cmd: argparse.ArgumentParser, episodes: int, seeds: str) -> None:
+        cmd.add_argument("--episodes", type=int, default=episodes)
+        cmd.add_argument("--model-path", default="", help="checkpoint directory (default: embedded)")
+        cmd.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        cmd.add_argument("--seed-start", type=int, default=0, help=f"offset into the {seeds} seeds")
+        cmd.add_argument("--actions-per-chunk", type=int, default=None, help="default: the node parameter's")
+        cmd.add_argument("--max-steps", type=int, default=200, help="episode time-out in simulator steps")
+        cmd.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+        cmd.add_argument("--json", default="", help="also write the report here")
+
     ev = sub.add_parser("eval", help="closed-loop success per precision mode on held-out seeds (JSON)")
-    ev.add_argument("--episodes", type=int, default=100)
+    closed_loop_options(ev, 100, "held-out")
     ev.add_argument("--precision-modes", default="fp", help="comma-separated modes")
-    ev.add_argument("--model-path", default="", help="checkpoint directory (default: embedded)")
-    ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    ev.add_argument("--seed-start", type=int, default=0, help="offset into the held-out seeds")
-    ev.add_argument("--actions-per-chunk", type=int, default=None)
-    ev.add_argument("--max-steps", type=int, default=200, help="episode time-out in simulator steps")
-    ev.add_argument("--json", default="", help="also write the report here")
     ev.set_defaults(func=_cmd_eval)
+
+    cal = sub.add_parser("calibrate", help="thresholds and usable widths from per-width action errors (JSON)")
+    closed_loop_options(cal, 20, "calibration")
+    cal.add_argument("--eta", type=float, default=0.1, help="eta of the budget D_acc / (S + eta)")
+    cal.add_argument("--theta-fp-max", type=float, default=0.5, help="upper bound of theta_fp")
+    cal.add_argument("--d-acc", type=float, default=0.0, help="error budget D_acc (0: from the fp noise floor)")
+    cal.add_argument(
+        "--bench",
+        default="",
+        help="`dyq-vla bench --json` report of the target device: only widths faster than every more precise "
+        "one are allowed (default: all widths)",
+    )
+    cal.add_argument("--out", default="", help="calibration file (default: the model's dyq_calibration.json)")
+    cal.set_defaults(func=_cmd_calibrate)
+
+    study = sub.add_parser("study", help="step-wise perturbation: true step sensitivity vs the proxies (JSON, PNG)")
+    closed_loop_options(study, 10, "study")
+    study.add_argument("--bits", type=int, default=2, choices=[2, 4, 8], help="activation bits of the perturbation")
+    study.add_argument("--stride", type=int, default=1, help="perturb every STRIDE-th inference")
+    study.add_argument("--plot", default="", help="PNG of the most sensitive episode")
+    study.set_defaults(func=_cmd_study)
+
+    abl = sub.add_parser("ablate", help="ablation ladder and theta_fp sweep of dyq on held-out seeds (JSON, PNG)")
+    closed_loop_options(abl, 100, "held-out")
+    abl.add_argument("--static", default="w4a4,w4a2", help="static low-bit baselines")
+    abl.add_argument("--theta-fp", default="0.1,0.3,0.5,0.7,0.9", help="theta_fp values to sweep ('' skips)")
+    abl.add_argument("--bench", default="", help="`dyq-vla bench --json` report to project latencies on")
+    abl.add_argument("--plot", default="", help="PNG of the sweep")
+    abl.set_defaults(func=_cmd_ablate)
 
     bench = sub.add_parser("bench", help="per-step latency and weight bytes per precision mode (JSON)")
     bench.add_argument("--model", default="embedded", help="embedded, scale-100m, scale-400m or a checkpoint directory")
@@ -312,11 +419,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_USER_ERRORS = (
+    ("dyq_vla_ros.bags.errors", "BagError"),
+    ("dyq_vla_ros.dyq.errors", "DyqError"),
+    ("dyq_vla_ros.policy.errors", "PolicyError"),
+    ("dyq_vla_ros.quant.errors", "QuantizationError"),
+    ("dyq_vla_ros.sim.env", "SimError"),
+    ("dyq_vla_ros.training.data", "DatasetError"),
+)
+"""Errors that describe bad input or settings: reported in one line, without a traceback."""
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    # only modules already imported can have raised; importing the rest would load torch for nothing
+    return tuple(getattr(sys.modules[m], name) for m, name in _USER_ERRORS if m in sys.modules)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `dyq-vla`."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
+        parser.exit(2, f"dyq-vla {args.command}: error: {exc}\n")
 
 
 if __name__ == "__main__":

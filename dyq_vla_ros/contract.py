@@ -97,6 +97,13 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         0,
         1000,
     ),
+    ParameterSpec(
+        "calibrated_thresholds",
+        True,
+        "Start from the model's calibrated theta_* (dyq_calibration.json) instead of the theta_* given; "
+        "later theta_* changes still apply.",
+        read_only=True,
+    ),
     ParameterSpec("theta_fp", 0.5, "Sensitivity above which activations run at 16 bits.", 0.0, 1.0),
     ParameterSpec("theta_2_4", 0.15, "Sensitivity above which 4-bit rather than 2-bit activations are used.", 0.0, 1.0),
     ParameterSpec("theta_4_8", 0.3, "Sensitivity above which 8-bit rather than 4-bit activations are used.", 0.0, 1.0),

@@ -56,7 +56,7 @@ class BagReplayer:
         mode = PrecisionMode.parse(str(self.params["precision_mode"]))
         self.policy = Pi0Policy(
             str(self.params["model_path"]),
-            Pi0PolicyConfig(device=str(self.params["device"]), noise_seed=int(self.params["noise_seed"])),
+            Pi0PolicyConfig.from_params(self.params),
         )
         self.policy.set_precision(mode, 16 if mode.static_bits is None else mode.static_bits)
         self.loop = make_control_loop(self.policy.calibration, self.params)

@@ -1,6 +1,21 @@
 """ROS-free control loop shared by the node and in-process runners."""
 
-from dyq_vla_ros.control.loop import ControlLoop, TickResult, hold_action, lookahead, make_control_loop
+from dyq_vla_ros.control.loop import (
+    ControlLoop,
+    TickResult,
+    hold_action,
+    initial_thresholds,
+    lookahead,
+    make_control_loop,
+)
 from dyq_vla_ros.control.report import diagnostic_record
 
-__all__ = ["ControlLoop", "TickResult", "diagnostic_record", "hold_action", "lookahead", "make_control_loop"]
+__all__ = [
+    "ControlLoop",
+    "TickResult",
+    "diagnostic_record",
+    "hold_action",
+    "initial_thresholds",
+    "lookahead",
+    "make_control_loop",
+]

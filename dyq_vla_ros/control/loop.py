@@ -160,12 +160,19 @@ class ControlLoop:
         return TickResult(action, clipped, bits, sample, error)
 
 
+def initial_thresholds(calibration: Calibration, params: Mapping[str, object]) -> Thresholds:
+    """The model's calibrated thresholds when it has them and `calibrated_thresholds` is set, else the theta_*."""
+    if bool(params.get("calibrated_thresholds", True)) and calibration.thresholds_calibrated:
+        return calibration.thresholds
+    return Thresholds(float(params["theta_2_4"]), float(params["theta_4_8"]), float(params["theta_fp"]))
+
+
 def make_control_loop(calibration: Calibration, params: Mapping[str, object]) -> ControlLoop:
     """The control loop configured from node parameters (contract names) and a model's calibration."""
     mode = PrecisionMode.parse(str(params["precision_mode"]))
     controller = PrecisionController(
         mode,
-        thresholds=Thresholds(float(params["theta_2_4"]), float(params["theta_4_8"]), float(params["theta_fp"])),
+        thresholds=initial_thresholds(calibration, params),
         downgrade_steps=int(params["downgrade_steps"]),
         allowed_bits=calibration.allowed_bits,
     )

@@ -13,7 +13,7 @@ from dyq_vla_ros.dyq.controller import Thresholds
 from dyq_vla_ros.dyq.errors import CalibrationError
 
 CALIBRATION_FILE = "dyq_calibration.json"
-_VERSION = 1
+_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,13 @@ class Calibration:
     joint_state: NormaliserPriors = field(default_factory=lambda: NormaliserPriors(1.0, 1.0))
     thresholds: Thresholds = field(default_factory=Thresholds)
     allowed_bits: tuple[int, ...] = (2, 4, 8, 16)
+    allocation: dict | None = None
+    """How `dyq-vla calibrate` derived the thresholds and allowed widths; None while they are defaults."""
+
+    @property
+    def thresholds_calibrated(self) -> bool:
+        """Whether the thresholds come from a calibration run rather than the defaults."""
+        return self.allocation is not None
 
     def priors(self, source: str) -> NormaliserPriors:
         """Priors for proxy source 'action' or 'joint_state'."""
@@ -54,17 +61,22 @@ class Calibration:
             "joint_state": asdict(self.joint_state),
             "thresholds": asdict(self.thresholds),
             "allowed_bits": list(self.allowed_bits),
+            **({"allocation": self.allocation} if self.allocation is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
         """Parse the JSON form, raising CalibrationError on missing or bad fields."""
+        allocation = data.get("allocation")
+        if allocation is not None and not isinstance(allocation, dict):
+            raise CalibrationError(f"calibration field 'allocation' must be an object, got {type(allocation).__name__}")
         try:
             return cls(
                 action=NormaliserPriors(**data["action"]),
                 joint_state=NormaliserPriors(**data["joint_state"]),
                 thresholds=Thresholds(**data["thresholds"]),
                 allowed_bits=tuple(int(b) for b in data.get("allowed_bits", (2, 4, 8, 16))),
+                allocation=allocation,
             )
         except (KeyError, TypeError) as exc:
             raise CalibrationError(f"calibration data is missing or has a bad field: {exc}") from exc

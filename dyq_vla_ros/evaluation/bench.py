@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dyq_vla_ros.dyq.allocation import SPEED_MARGIN
 from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR, Observation, Pi0Policy, Pi0PolicyConfig
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.types import PrecisionMode
@@ -57,9 +58,19 @@ PRECISION_ORDER = ("fp", "w4a16", "w4a8", "w4a4", "w4a2")
 """Static modes from most to least precise."""
 
 
-SPEED_MARGIN = 0.05
-"""A mode counts as faster only when its p50 is this fraction below a more precise mode's; smaller
-differences are run-to-run noise on a shared CPU (w4a8/w4a4/w4a2 run the same kernel here)."""
+def bits_latency_table(results: Mapping[str, Mapping[str, float]]) -> dict[int, float]:
+    """p50 latency (ms) per activation width of the W4AX modes in a bench report's results."""
+    table = {}
+    for name, record in results.items():
+        mode = PrecisionMode.parse(name)
+        if mode.quantized_weights and mode.static_bits is not None:
+            table[mode.static_bits] = float(record["latency_ms_p50"])
+    return table
+
+
+def projected_latency_ms(bits_share: Mapping[str, float], table: Mapping[int, float]) -> float:
+    """Mean per-inference latency when inferences run at these width shares on a latency table."""
+    return float(sum(float(share) * table[int(bits)] for bits, share in bits_share.items() if float(share) > 0.0))
 
 
 def not_faster_than(results: dict[str, dict], margin: float = SPEED_MARGIN) -> dict[str, str]:

@@ -10,16 +10,20 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from dyq_vla_ros import contract
-from dyq_vla_ros.control import make_control_loop
+from dyq_vla_ros.control import initial_thresholds, make_control_loop
+from dyq_vla_ros.dyq import Calibration, ProxySample
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
 from dyq_vla_ros.sim import PegInHoleEnv, SimConfig, eval_seeds
 from dyq_vla_ros.types import BIT_WIDTHS, PrecisionMode
+
+Inference = Callable[[int, Observation, int], np.ndarray]
+"""(inference index in the episode, observation, activation bits in force) -> action chunk."""
 
 SIM_PERIOD_S = 0.1
 """Simulated time per environment step (the demo's 10 Hz control rate)."""
@@ -46,6 +50,15 @@ class EpisodeResult:
     tick_bits: list[int] = field(default_factory=list)
     inference_bits: list[int] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    request_samples: list[ProxySample | None] = field(default_factory=list)
+    """Proxies in force when each inference was requested (None before the first action)."""
+    request_ticks: list[int] = field(default_factory=list)
+    """Control tick at which each inference was requested."""
+
+    @property
+    def sensitivities(self) -> list[float]:
+        """Sensitivity in force when each inference was requested (0 before the first action)."""
+        return [s.sensitivity if s else 0.0 for s in self.request_samples]
 
 
 def _share(bits: Sequence[int]) -> dict[str, float]:
@@ -88,27 +101,50 @@ class ClosedLoopEvaluator:
         self.env = PegInHoleEnv(sim_config)
         self.policy = policy or Pi0Policy(
             str(self.params["model_path"]) or None,
-            Pi0PolicyConfig(device=str(self.params["device"]), noise_seed=int(self.params["noise_seed"])),
+            Pi0PolicyConfig.from_params(self.params),
         )
 
-    def run_episode(self, seed: int, mode: PrecisionMode) -> EpisodeResult:
-        """One episode on a seed in a mode."""
-        loop = make_control_loop(self.policy.calibration, {**self.params, "precision_mode": mode.value})
+    def run_episode(
+        self,
+        seed: int,
+        mode: PrecisionMode,
+        *,
+        infer: Inference | None = None,
+        params: Mapping[str, object] | None = None,
+        calibration: Calibration | None = None,
+    ) -> EpisodeResult:
+        """One episode on a seed in a mode.
+
+        infer(index, observation, bits) replaces the policy's own inference (studies and calibration
+        run other precisions beside it); params and calibration override the evaluator's for this episode.
+        """
+        loop = make_control_loop(
+            calibration or self.policy.calibration,
+            {**self.params, **(params or {}), "precision_mode": mode.value},
+        )
         loop.new_episode()
         self.policy.reset()
         obs = self.env.reset(seed)
         instruction = self.env.instruction
         result = EpisodeResult(seed, False, 0)
         bits = loop.controller.bits
+        index = 0
         while not self.env.done:
             if loop.should_request(inflight=False, lookahead_actions=0):
-                self.policy.set_precision(mode, bits)
+                observation = Observation(obs.image, obs.joint_positions.astype(np.float32), instruction)
                 start = time.perf_counter()
-                chunk = self.policy.predict_action_chunk(
-                    Observation(obs.image, obs.joint_positions.astype(np.float32), instruction)
-                )
+                if infer is None:
+                    self.policy.set_precision(mode, bits)
+                    chunk = self.policy.predict_action_chunk(observation)
+                    used_bits = self.policy.activation_bits
+                else:
+                    chunk = infer(index, observation, bits)
+                    used_bits = bits
                 result.latencies_ms.append((time.perf_counter() - start) * 1e3)
-                result.inference_bits.append(self.policy.activation_bits)
+                result.inference_bits.append(used_bits)
+                result.request_samples.append(loop.sample)
+                result.request_ticks.append(self.env.steps)
+                index += 1
                 loop.mark_requested()
                 loop.accept_chunk(chunk)
             tick = loop.tick((obs.joint_positions, self.env.steps * SIM_PERIOD_S))
@@ -118,25 +154,40 @@ class ClosedLoopEvaluator:
         result.success, result.steps = bool(self.env.success), self.env.steps
         return result
 
+    def run_episodes(
+        self,
+        seeds: Sequence[int],
+        mode: PrecisionMode,
+        *,
+        desc: str = "",
+        progress: bool = True,
+        **overrides: object,
+    ) -> list[EpisodeResult]:
+        """Episodes on these seeds in one mode, with a progress bar (overrides as for run_episode)."""
+        from tqdm import tqdm
+
+        done: list[EpisodeResult] = []
+        bar = tqdm(seeds, desc=desc or f"eval {mode.value}", unit="ep", disable=not progress)
+        for seed in bar:
+            done.append(self.run_episode(seed, mode, **overrides))
+            bar.set_postfix(success=f"{sum(e.success for e in done)}/{len(done)}")
+        return done
+
     def evaluate(
         self, modes: Sequence[PrecisionMode], episodes: int, *, seed_start: int = 0, progress: bool = True
     ) -> dict:
         """Per-mode results over the same held-out seeds."""
-        from tqdm import tqdm
-
         seeds = eval_seeds(episodes, seed_start)
         results = {}
         for mode in modes:
-            done = []
-            bar = tqdm(seeds, desc=f"eval {mode.value}", unit="ep", disable=not progress)
-            for seed in bar:
-                done.append(self.run_episode(seed, mode))
-                bar.set_postfix(success=f"{sum(e.success for e in done)}/{len(done)}")
+            done = self.run_episodes(seeds, mode, progress=progress)
             results[mode.value] = summarise(mode, done, self.policy.weight_bytes())
         return {
             "model": str(self.policy.path),
             "device": str(self.policy.device),
             "seeds": [seeds[0], seeds[-1]],
             "params": {k: self.params[k] for k in ("control_rate_hz", "actions_per_chunk", "proxy_source")},
+            "thresholds": asdict(initial_thresholds(self.policy.calibration, self.params)),
+            "allowed_bits": list(self.policy.calibration.allowed_bits),
             "results": results,
         }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from transformers import PI0Config
 
-from dyq_vla_ros.contract import DEVICES
+from dyq_vla_ros.contract import DEVICES, PARAMETER_DEFAULTS
 from dyq_vla_ros.quant.kernels import BACKENDS
 
 
@@ -39,6 +40,18 @@ class Pi0PolicyConfig:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         self.keep_float = tuple(self.keep_float)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, object]) -> Pi0PolicyConfig:
+        """The configuration the node's parameters (contract names) ask for."""
+        defaults = {**PARAMETER_DEFAULTS, **params}
+        return cls(
+            device=str(defaults["device"]),
+            noise_seed=int(defaults["noise_seed"]),
+            allow_pickle=bool(defaults["allow_pickle_weights"]),
+            backend=str(defaults["quant_backend"]),
+            keep_float=tuple(str(p) for p in defaults["keep_float_modules"] if p),
+        )
 
 
 @dataclass(frozen=True)

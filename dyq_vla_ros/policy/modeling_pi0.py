@@ -98,6 +98,17 @@ class Pi0Policy(Policy):
         """Start a new episode: the noise sequence restarts."""
         self._inference_index = 0
 
+    @property
+    def inference_index(self) -> int:
+        """Index in the episode's noise sequence of the next inference (seed noise_seed + index)."""
+        return self._inference_index
+
+    @inference_index.setter
+    def inference_index(self, index: int) -> None:
+        if int(index) < 0:
+            raise ValueError(f"inference index must be >= 0, got {index}")
+        self._inference_index = int(index)
+
     def set_precision(self, mode: PrecisionMode, bits: int) -> None:
         """Run the next inference in this mode with these activation bits."""
         if mode.quantized_weights and self._precision is None:

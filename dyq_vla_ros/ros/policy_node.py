@@ -160,18 +160,10 @@ class PolicyNode(LifecycleNode):
         """Load and quantize the model: SUCCESS -> inactive, FAILURE -> unconfigured."""
         threads = self._param("inference_threads") or max(1, (os.cpu_count() or 2) - 1)
         torch.set_num_threads(threads)
+        values = {spec.name: self._param(spec.name) for spec in contract.PARAMETERS}
         try:
-            mode = PrecisionMode.parse(self._param("precision_mode"))
-            policy = Pi0Policy(
-                self._param("model_path"),
-                Pi0PolicyConfig(
-                    device=self._param("device"),
-                    noise_seed=self._param("noise_seed"),
-                    allow_pickle=self._param("allow_pickle_weights"),
-                    backend=self._param("quant_backend"),
-                    keep_float=tuple(p for p in self._param("keep_float_modules") if p),
-                ),
-            )
+            mode = PrecisionMode.parse(values["precision_mode"])
+            policy = Pi0Policy(values["model_path"], Pi0PolicyConfig.from_params(values))
             bounds = len(self._param("action_min"))
             if bounds != policy.action_dim:
                 raise ValueError(
@@ -185,10 +177,9 @@ class PolicyNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._policy = policy
         self._joint_selection = self._select_joints(self._param("joint_names"))
-        self._loop = make_control_loop(
-            policy.calibration, {spec.name: self._param(spec.name) for spec in contract.PARAMETERS}
-        )
+        self._loop = make_control_loop(policy.calibration, values)
         self._controller = self._loop.controller
+        self._show_thresholds(self._controller.thresholds)
         self._pubs = {
             "action": self.create_lifecycle_publisher(Float32MultiArray, contract.TOPIC_ACTION, COMMAND_QOS),
             "bits": self.create_lifecycle_publisher(UInt8, contract.TOPIC_BIT_WIDTH, COMMAND_QOS),
@@ -208,6 +199,16 @@ class PolicyNode(LifecycleNode):
             f"chunk {policy.chunk_size} x {policy.action_dim}, state {policy.state_dim}; {threads} inference threads"
         )
         return TransitionCallbackReturn.SUCCESS
+
+    def _show_thresholds(self, thresholds: Thresholds) -> None:
+        """Make the theta_* parameters show the thresholds in force (the model's calibrated ones)."""
+        wanted = {"theta_2_4": thresholds.theta_2_4, "theta_4_8": thresholds.theta_4_8, "theta_fp": thresholds.theta_fp}
+        if any(self._param(name) != value for name, value in wanted.items()):
+            self.set_parameters([Parameter(name, value=float(value)) for name, value in wanted.items()])
+            self.get_logger().info(
+                "calibrated thresholds from the model: "
+                + ", ".join(f"{name}={value:.3f}" for name, value in wanted.items())
+            )
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe and start the control timer: SUCCESS -> active."""
@@ -420,16 +421,20 @@ class PolicyNode(LifecycleNode):
             return
         period = 1.0 / self._param("control_rate_hz")
         self._pubs["action"].publish(action_to_msg(action))
+        if len(action) >= 6:  # twist and gripper assume the [dx, dy, dz, droll, dpitch, dyaw, gripper] layout
+            self._publish_twist(action, period)
+        if len(action) > 6:
+            self._last_gripper = float(action[6])
+            self._pubs["gripper"].publish(Float32(data=self._last_gripper))
+        self._counters["published_actions"] += 1
+
+    def _publish_twist(self, action: np.ndarray, period: float) -> None:
         twist = TwistStamped()
         twist.header.stamp = self.get_clock().now().to_msg()
         twist.header.frame_id = self._param("twist_frame_id")
         twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v / period) for v in action[0:3])
         twist.twist.angular.x, twist.twist.angular.y, twist.twist.angular.z = (float(v / period) for v in action[3:6])
         self._pubs["twist"].publish(twist)
-        if len(action) > 6:
-            self._last_gripper = float(action[6])
-            self._pubs["gripper"].publish(Float32(data=self._last_gripper))
-        self._counters["published_actions"] += 1
 
     def _publish_hold(self) -> None:
         """Zero motion, gripper kept where it was."""

@@ -12,9 +12,17 @@ from dyq_vla_ros.sim.env import (
 from dyq_vla_ros.sim.expert import ScriptedExpert, run_expert_episode
 from dyq_vla_ros.sim.kinematics import ArmModel
 from dyq_vla_ros.sim.scene import COLOURS, Task
-from dyq_vla_ros.sim.seeds import EVAL_SEED_BASE, eval_seeds, is_eval_seed, train_seeds
+from dyq_vla_ros.sim.seeds import (
+    CALIBRATION_SEED_BASE,
+    EVAL_SEED_BASE,
+    calibration_seeds,
+    eval_seeds,
+    is_eval_seed,
+    train_seeds,
+)
 
 __all__ = [
+    "CALIBRATION_SEED_BASE",
     "COLOURS",
     "EVAL_SEED_BASE",
     "JOINT_NAMES",
@@ -27,6 +35,7 @@ __all__ = [
     "SimConfig",
     "SimError",
     "Task",
+    "calibration_seeds",
     "eval_seeds",
     "is_eval_seed",
     "run_expert_episode",

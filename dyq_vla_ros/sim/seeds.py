@@ -23,3 +23,14 @@ def eval_seeds(n: int, start: int = 0) -> list[int]:
 def is_eval_seed(seed: int) -> bool:
     """Whether a seed is held out for evaluation."""
     return seed >= EVAL_SEED_BASE
+
+
+CALIBRATION_SEED_BASE = 900_000
+"""Calibration and sensitivity-study seeds: in the training range, far above any gen-data run's episodes."""
+
+
+def calibration_seeds(n: int, start: int = 0) -> list[int]:
+    """N calibration seeds from start (disjoint from evaluation seeds)."""
+    if start < 0 or CALIBRATION_SEED_BASE + start + n > EVAL_SEED_BASE:
+        raise ValueError(f"calibration seeds must lie in [{CALIBRATION_SEED_BASE}, {EVAL_SEED_BASE})")
+    return list(range(CALIBRATION_SEED_BASE + start, CALIBRATION_SEED_BASE + start + n))

@@ -106,3 +106,18 @@ def test_plot_writes_a_readable_png(replayed, tmp_path):
     assert image is not None and image.shape[0] > 400 and image.shape[1] > 600
     with pytest.raises(BagError, match="replay it first"):
         plot_bag(FIXTURE, tmp_path / "x.png")
+
+
+def test_a_checkpoint_of_another_shape_replays(tmp_path):
+    from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
+    from dyq_vla_ros.policy.embedded import DEFAULT_JOINT_NAMES, create_random_checkpoint
+
+    arch = TinyPi0Architecture(image_size=48, patch_size=12, num_layers=3, vision_layers=1, chunk_size=6)
+    model = create_random_checkpoint(
+        tmp_path / "other", architecture=arch, state_dim=6, action_dim=6, joint_names=tuple(DEFAULT_JOINT_NAMES[:6])
+    )
+    params = {"model_path": str(model), "action_min": [-0.05] * 3 + [-0.25] * 3, "action_max": [0.05] * 3 + [0.25] * 3}
+    summary = BagReplayer(params).run(FIXTURE, tmp_path / "out")
+    assert summary.actions > 50 and summary.rejected_joint_states == 0
+    actions = [m.data for _, _, m in read_messages(tmp_path / "out", [contract.TOPIC_ACTION])]
+    assert actions and all(len(a) == 6 and np.all(np.isfinite(a)) for a in actions)

@@ -115,3 +115,17 @@ def test_new_episode_resets_to_16_bits_and_empties_the_queue():
     assert loop.queued == 0 and loop.controller.bits == 16
     with pytest.raises(ValueError):
         loop.proxy_source = "imu"
+
+
+def test_initial_thresholds_come_from_a_calibrated_model_unless_disabled():
+    from dyq_vla_ros import contract
+    from dyq_vla_ros.control import initial_thresholds, make_control_loop
+    from dyq_vla_ros.dyq import Calibration, Thresholds
+
+    params = {**contract.PARAMETER_DEFAULTS, "theta_2_4": 0.1, "theta_4_8": 0.2, "theta_fp": 0.7}
+    given = Thresholds(0.1, 0.2, 0.7)
+    calibrated = Calibration(thresholds=Thresholds(0.05, 0.25, 0.45), allocation={"d_acc": 0.1})
+    assert initial_thresholds(Calibration(thresholds=Thresholds(0.0, 0.0, 0.9)), params) == given  # defaults only
+    assert initial_thresholds(calibrated, params) == Thresholds(0.05, 0.25, 0.45)
+    assert initial_thresholds(calibrated, {**params, "calibrated_thresholds": False}) == given
+    assert make_control_loop(calibrated, params).controller.thresholds == Thresholds(0.05, 0.25, 0.45)

@@ -53,3 +53,30 @@ def test_bad_files_raise_calibration_error(tmp_path):
         Calibration.load(tmp_path / "missing.json")
     with pytest.raises(CalibrationError, match="positive"):
         NormaliserPriors(-1.0, 1.0)
+
+
+def test_calibrated_thresholds_are_marked_and_round_trip(tmp_path):
+    default = Calibration()
+    assert not default.thresholds_calibrated and "allocation" not in default.to_dict()
+    record = {"d_acc": 0.2, "expected_error": {"2": 1.0, "4": 0.5, "8": 0.2, "16": 0.1}}
+    cal = Calibration(thresholds=Thresholds(0.05, 0.2, 0.4), allocation=record)
+    cal.save(tmp_path / "c.json")
+    loaded = Calibration.load(tmp_path / "c.json")
+    assert loaded == cal and loaded.thresholds_calibrated
+    bad = {**cal.to_dict(), "allocation": [1, 2]}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(CalibrationError, match="allocation"):
+        Calibration.load(tmp_path / "bad.json")
+
+
+def test_version_1_files_still_load(tmp_path):
+    v1 = {
+        "version": 1,
+        "action": {"speed_p95": 0.02, "change_p95": 0.05},
+        "joint_state": {"speed_p95": 0.3, "change_p95": 0.2},
+        "thresholds": {"theta_2_4": 0.15, "theta_4_8": 0.3, "theta_fp": 0.5},
+        "allowed_bits": [2, 4, 8, 16],
+    }
+    (tmp_path / "v1.json").write_text(json.dumps(v1))
+    cal = Calibration.load(tmp_path / "v1.json")
+    assert cal.action.speed_p95 == 0.02 and not cal.thresholds_calibrated

@@ -16,7 +16,7 @@ from geometry_msgs.msg import TwistStamped
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float32, Float32MultiArray, UInt8
@@ -228,6 +228,17 @@ class NodeApi:
             pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
         request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
         return self.call(SetParameters, "set_parameters", request).results[0]
+
+    def get_params(self, *names: str) -> list:
+        """Current values of parameters (double, integer, bool or string)."""
+        reply = self.call(GetParameters, "get_parameters", GetParameters.Request(names=list(names)))
+        fields = {
+            ParameterType.PARAMETER_DOUBLE: "double_value",
+            ParameterType.PARAMETER_INTEGER: "integer_value",
+            ParameterType.PARAMETER_BOOL: "bool_value",
+            ParameterType.PARAMETER_STRING: "string_value",
+        }
+        return [getattr(v, fields[v.type]) for v in reply.values]
 
     def transition(self, transition_id: int) -> bool:
         """Trigger a lifecycle transition; whether it succeeded."""

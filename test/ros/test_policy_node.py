@@ -66,7 +66,8 @@ def test_fine_phase_raises_to_16_bits_and_coarse_phase_lowers_them_after_k_steps
     executor, spin, recorder, start_node, node_api
 ):
     k = 5
-    start_node(control_rate_hz=RATE_HZ, proxy_source="joint_state", downgrade_steps=k)
+    # the default table (not the shipped calibration), so the phases below map to known widths
+    start_node(control_rate_hz=RATE_HZ, proxy_source="joint_state", downgrade_steps=k, calibrated_thresholds=False)
     src = SyntheticSource(script=(COARSE, FINE, COARSE))
     executor.add_node(src)
     tagged: list[tuple[str, int]] = []
@@ -157,3 +158,44 @@ def test_node_accepts_compressed_images(executor, spin, recorder, start_node, no
     spin.for_(1.2)
     values = node_api.latest()
     assert values["rejected_images"] == "0" and float(values["latency_ms_p50"]) > 0
+
+
+def test_a_calibrated_model_brings_its_thresholds_and_shows_them_as_parameters(tmp_path, start_node, source, node_api):
+    import shutil
+
+    from dyq_vla_ros.dyq import CALIBRATION_FILE, Calibration
+    from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR
+
+    model = tmp_path / "model"
+    shutil.copytree(EMBEDDED_MODEL_DIR, model)
+    base = Calibration.load(model / CALIBRATION_FILE)
+    calibrated = Calibration(base.action, base.joint_state, Thresholds(0.05, 0.2, 0.45), (2, 4, 8, 16), {"d_acc": 0.1})
+    calibrated.save(model / CALIBRATION_FILE)
+    start_node(control_rate_hz=RATE_HZ, model_path=str(model), theta_fp=0.7)
+    node_api.wait_for_actions(1)
+    assert node_api.get_params("theta_2_4", "theta_4_8", "theta_fp") == pytest.approx([0.05, 0.2, 0.45])
+
+
+def test_a_checkpoint_of_another_shape_loads_quantizes_and_commands(tmp_path, recorder, start_node, source, node_api):
+    from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
+    from dyq_vla_ros.policy.embedded import DEFAULT_JOINT_NAMES, create_random_checkpoint
+
+    # another robot's policy: 48 px images, 6-D actions (no gripper), 6 arm joints picked by name, 3 layers
+    arch = TinyPi0Architecture(image_size=48, patch_size=12, num_layers=3, vision_layers=1, chunk_size=6)
+    arm = tuple(DEFAULT_JOINT_NAMES[:6])
+    model = create_random_checkpoint(tmp_path / "other", architecture=arch, state_dim=6, action_dim=6, joint_names=arm)
+    start_node(
+        control_rate_hz=RATE_HZ,
+        model_path=str(model),
+        precision_mode="w4a8",
+        keep_float_modules="['action_out_proj']",
+        action_min="[-0.05, -0.05, -0.05, -0.25, -0.25, -0.25]",
+        action_max="[0.05, 0.05, 0.05, 0.25, 0.25, 0.25]",
+    )
+    node_api.wait_for_actions(5)
+    actions = recorder.values(contract.TOPIC_ACTION)
+    assert all(len(a.data) == 6 and all(math.isfinite(v) for v in a.data) for a in actions)
+    assert not recorder.values(contract.TOPIC_GRIPPER)  # no gripper value in these actions
+    assert len(recorder.values(contract.TOPIC_TWIST)) >= 5
+    assert {m.data for m in recorder.values(contract.TOPIC_BIT_WIDTH)} == {8}
+    assert "other" in node_api.latest()["model"] and node_api.latest()["weight_bits"] == "4"
