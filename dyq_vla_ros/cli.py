@@ -187,7 +187,8 @@ def _evaluator(args: argparse.Namespace):
         params["model_path"] = args.model_path
     if args.actions_per_chunk is not None:
         params["actions_per_chunk"] = args.actions_per_chunk
-    return ClosedLoopEvaluator(params, sim_config=SimConfig(max_steps=args.max_steps))
+    sim_config = SimConfig(max_steps=args.max_steps)
+    return ClosedLoopEvaluator(params, sim_config=sim_config, workers=getattr(args, "workers", 1))
 
 
 def _quantized_twin(evaluator):
@@ -199,8 +200,8 @@ def _quantized_twin(evaluator):
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    evaluator = _evaluator(args)
-    report = evaluator.evaluate(_parse_modes(args.precision_modes), args.episodes, seed_start=args.seed_start)
+    with _evaluator(args) as evaluator:
+        report = evaluator.evaluate(_parse_modes(args.precision_modes), args.episodes, seed_start=args.seed_start)
     _emit_json(report, args.json)
     return 0
 
@@ -253,7 +254,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     variants = ablation_variants(calibration, [m for m in args.static.split(",") if m], table)
     sweep = [float(v) for v in args.theta_fp.split(",") if v]
     variants += sweep_variants(variants[-1].calibration or calibration, sweep)
-    results = run_variants(evaluator, variants, args.episodes, seed_start=args.seed_start, table=table)
+    with evaluator:
+        results = run_variants(evaluator, variants, args.episodes, seed_start=args.seed_start, table=table)
     if args.plot and sweep:
         plot_sweep(results, Path(args.plot))
     report = {"model": str(evaluator.policy.path), "episodes": args.episodes, "latency_table": args.bench,
@@ -356,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--time-limit-min", type=float, default=0.0, help="stop with a checkpoint after this long")
     tr.set_defaults(func=_cmd_train)
 
-    def closed_loop_options(cmd: argparse.ArgumentParser, episodes: int, seeds: str) -> None:
+    def closed_loop_options(cmd: argparse.ArgumentParser, episodes: int, seeds: str, parallel: bool = False) -> None:
         cmd.add_argument("--episodes", type=int, default=episodes)
         cmd.add_argument("--model-path", default="", help="checkpoint directory (default: embedded)")
         cmd.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -365,9 +367,16 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--max-steps", type=int, default=200, help="episode time-out in simulator steps")
         cmd.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
         cmd.add_argument("--json", default="", help="also write the report here")
+        if parallel:
+            cmd.add_argument(
+                "--workers",
+                type=int,
+                default=1,
+                help="episode processes, one torch thread each (latency is per worker)",
+            )
 
     ev = sub.add_parser("eval", help="closed-loop success per precision mode on held-out seeds (JSON)")
-    closed_loop_options(ev, 100, "held-out")
+    closed_loop_options(ev, 100, "held-out", parallel=True)
     ev.add_argument("--precision-modes", default="fp", help="comma-separated modes")
     ev.set_defaults(func=_cmd_eval)
 
@@ -393,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.set_defaults(func=_cmd_study)
 
     abl = sub.add_parser("ablate", help="ablation ladder and theta_fp sweep of dyq on held-out seeds (JSON, PNG)")
-    closed_loop_options(abl, 100, "held-out")
+    closed_loop_options(abl, 100, "held-out", parallel=True)
     abl.add_argument("--static", default="w4a4,w4a2", help="static low-bit baselines")
     abl.add_argument("--theta-fp", default="0.1,0.3,0.5,0.7,0.9", help="theta_fp values to sweep ('' skips)")
     abl.add_argument("--bench", default="", help="`dyq-vla bench --json` report to project latencies on")

@@ -85,7 +85,7 @@ def run_variants(
         done = evaluator.run_episodes(
             seeds, v.mode, desc=v.name, progress=progress, params=v.params, calibration=v.calibration
         )
-        record = summarise(v.mode, done, evaluator.policy.weight_bytes())
+        record = summarise(v.mode, done, evaluator.weight_bytes(v.mode))
         if v.calibration is not None:
             record["thresholds"] = asdict(v.calibration.thresholds)
             record["allowed_bits"] = list(v.calibration.allowed_bits)

@@ -8,9 +8,11 @@ step is measured and reported beside it.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -96,8 +98,14 @@ class ClosedLoopEvaluator:
         *,
         sim_config: SimConfig | None = None,
         policy: Pi0Policy | None = None,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         self.params = {**contract.PARAMETER_DEFAULTS, **(params or {})}
+        self.sim_config = sim_config
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
         self.env = PegInHoleEnv(sim_config)
         self.policy = policy or Pi0Policy(
             str(self.params["model_path"]) or None,
@@ -166,12 +174,50 @@ class ClosedLoopEvaluator:
         """Episodes on these seeds in one mode, with a progress bar (overrides as for run_episode)."""
         from tqdm import tqdm
 
-        done: list[EpisodeResult] = []
-        bar = tqdm(seeds, desc=desc or f"eval {mode.value}", unit="ep", disable=not progress)
-        for seed in bar:
-            done.append(self.run_episode(seed, mode, **overrides))
-            bar.set_postfix(success=f"{sum(e.success for e in done)}/{len(done)}")
-        return done
+        bar = tqdm(total=len(seeds), desc=desc or f"eval {mode.value}", unit="ep", disable=not progress)
+        done: dict[int, EpisodeResult] = {}
+
+        def record(result: EpisodeResult) -> None:
+            done[result.seed] = result
+            bar.update(1)
+            bar.set_postfix(success=f"{sum(e.success for e in done.values())}/{len(done)}")
+
+        if self.workers == 1 or "infer" in overrides:
+            for seed in seeds:
+                record(self.run_episode(seed, mode, **overrides))
+        else:
+            futures = [self._worker_pool().submit(_worker_episode, seed, mode, overrides) for seed in seeds]
+            for future in as_completed(futures):
+                record(future.result())
+        bar.close()
+        return [done[seed] for seed in seeds]
+
+    def _worker_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.params, self.sim_config),
+            )
+        return self._pool
+
+    def weight_bytes(self, mode: PrecisionMode) -> int:
+        """Resident weight bytes of the policy in a mode."""
+        self.policy.set_precision(mode, 16 if mode.static_bits is None else mode.static_bits)
+        return self.policy.weight_bytes()
+
+    def close(self) -> None:
+        """Stop the worker processes, if any."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> ClosedLoopEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def evaluate(
         self, modes: Sequence[PrecisionMode], episodes: int, *, seed_start: int = 0, progress: bool = True
@@ -181,13 +227,31 @@ class ClosedLoopEvaluator:
         results = {}
         for mode in modes:
             done = self.run_episodes(seeds, mode, progress=progress)
-            results[mode.value] = summarise(mode, done, self.policy.weight_bytes())
+            results[mode.value] = summarise(mode, done, self.weight_bytes(mode))
         return {
             "model": str(self.policy.path),
             "device": str(self.policy.device),
+            "workers": self.workers,
             "seeds": [seeds[0], seeds[-1]],
             "params": {k: self.params[k] for k in ("control_rate_hz", "actions_per_chunk", "proxy_source")},
             "thresholds": asdict(initial_thresholds(self.policy.calibration, self.params)),
             "allowed_bits": list(self.policy.calibration.allowed_bits),
             "results": results,
         }
+
+
+_WORKER: ClosedLoopEvaluator | None = None
+"""The evaluator of a worker process (one torch thread each: the workers share the cores)."""
+
+
+def _start_worker(params: Mapping[str, object], sim_config: SimConfig | None) -> None:
+    import torch
+
+    global _WORKER
+    torch.set_num_threads(1)
+    _WORKER = ClosedLoopEvaluator(params, sim_config=sim_config)
+
+
+def _worker_episode(seed: int, mode: PrecisionMode, overrides: Mapping[str, object]) -> EpisodeResult:
+    assert _WORKER is not None
+    return _WORKER.run_episode(seed, mode, **overrides)

@@ -39,3 +39,29 @@ def test_cli_writes_valid_json(tmp_path):
     fp = report["results"]["fp"]
     assert fp["episodes"] == 1 and fp["bits_share"]["16"] == 1.0
     assert set(fp) >= {"success_rate", "ci95", "episodes", "latency_ms_mean", "weight_bytes", "bits_share"}
+
+
+def test_worker_processes_run_the_same_episodes():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in each worker, so the arithmetic is the same
+    try:
+        seq = ClosedLoopEvaluator(sim_config=SimConfig(max_steps=10)).run_episodes(
+            [1_000_000, 1_000_001], PrecisionMode.DYQ, progress=False
+        )
+    finally:
+        torch.set_num_threads(threads)
+    with ClosedLoopEvaluator(sim_config=SimConfig(max_steps=10), workers=2) as evaluator:
+        par = evaluator.run_episodes([1_000_000, 1_000_001], PrecisionMode.DYQ, progress=False)
+        report = evaluator.evaluate([PrecisionMode.W4A8], 2, progress=False)
+    assert [e.seed for e in par] == [1_000_000, 1_000_001]
+    for a, b in zip(seq, par, strict=True):
+        assert (a.steps, a.tick_bits, a.inference_bits) == (b.steps, b.tick_bits, b.inference_bits)
+    assert report["workers"] == 2 and report["results"]["w4a8"]["weight_bytes"] < report_fp_bytes()
+
+
+def report_fp_bytes() -> int:
+    from dyq_vla_ros.policy import Pi0Policy
+
+    return Pi0Policy().weight_bytes()
