@@ -4,10 +4,12 @@ Layout of a dataset directory (documented in docs/DATASET.md):
 
     manifest.json              format version, image size, joint and action names, episodes
     shard_00000.safetensors    image [N,S,S,3] uint8, state [N,D] f32, action [N,7] f32,
-                               episode [N] int32, frame [N] int32
+                               target [N,4] f32, episode [N] int32, frame [N] int32
 
 Each frame pairs the observation with the expert's clean action in that state; the executed
 action carried the injected noise (DART-style), so the data shows how to correct deviations.
+`target` holds privileged simulator state (the instruction's peg and hole positions) that only
+training uses, as an auxiliary localisation label for the vision tower.
 A shard is written only when complete, so an interrupted run resumes at the first missing shard.
 """
 
@@ -27,7 +29,9 @@ from dyq_vla_ros.sim import JOINT_NAMES, PegInHoleEnv, ScriptedExpert, train_see
 from dyq_vla_ros.types import ACTION_NAMES
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
+"""Version 1 datasets have no `target` tensor."""
 
 
 class DatasetError(ValueError):
@@ -67,12 +71,13 @@ def record_episode(env: PegInHoleEnv, seed: int, noise_std: float, image_size: i
     obs = env.reset(seed)
     expert = ScriptedExpert(env)
     rng = np.random.default_rng([seed, 1])
-    images, states, actions = [], [], []
+    images, states, actions, targets = [], [], [], []
     while not env.done:
         clean = expert.act()
         images.append(resize_image(obs.image, image_size))
         states.append(obs.joint_positions.astype(np.float32))
         actions.append(clean.astype(np.float32))
+        targets.append(task_targets(env))
         obs = env.step(expert.perturb(clean, noise_std, rng))
     return {
         "seed": seed,
@@ -82,7 +87,16 @@ def record_episode(env: PegInHoleEnv, seed: int, noise_std: float, image_size: i
         "image": np.stack(images),
         "state": np.stack(states),
         "action": np.stack(actions),
+        "target": np.stack(targets),
     }
+
+
+def task_targets(env: PegInHoleEnv) -> np.ndarray:
+    """[peg x, peg y, hole x, hole y] (m) of the instruction's peg and hole, now."""
+    scene, task = env.scene, env.task
+    peg = scene.pegs[scene.peg(task.peg_colour)]
+    block = scene.blocks[scene.block(task.hole_colour)]
+    return np.array([peg.pos[0], peg.pos[1], block.xy[0], block.xy[1]], dtype=np.float32)
 
 
 def _shard_path(directory: Path, index: int) -> Path:
@@ -127,7 +141,8 @@ def generate_dataset(directory: Path, config: DataConfig, *, progress: bool = Tr
             bar.update(1)
         # safetensors writes the raw buffer whatever the strides: every array must be C-contiguous
         arrays = {
-            key: np.ascontiguousarray(np.concatenate([r[key] for r in records])) for key in ("image", "state", "action")
+            key: np.ascontiguousarray(np.concatenate([r[key] for r in records]))
+            for key in ("image", "state", "action", "target")
         }
         arrays["episode"] = np.concatenate([np.full(r["length"], r["seed"], np.int32) for r in records])
         arrays["frame"] = np.concatenate([np.arange(r["length"], dtype=np.int32) for r in records])
@@ -154,6 +169,8 @@ class Dataset:
     frame: np.ndarray
     instructions: dict[int, str]
     manifest: dict
+    target: np.ndarray | None = None
+    """[N, 4] peg and hole positions of the instruction (privileged, training only); None in version 1."""
 
     def __len__(self) -> int:
         return int(self.frame.shape[0])
@@ -184,7 +201,7 @@ def load_dataset(directory: Path) -> Dataset:
         manifest = json.loads((directory / MANIFEST).read_text())
     except FileNotFoundError:
         raise DatasetError(f"{directory} has no {MANIFEST}; create it with `dyq-vla gen-data`") from None
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READ_VERSIONS:
         raise DatasetError(f"{directory}: unsupported format version {manifest.get('format_version')}")
     if not manifest["shards"]:
         raise DatasetError(f"{directory} holds no complete shard")
@@ -203,4 +220,5 @@ def load_dataset(directory: Path) -> Dataset:
         frame=cat["frame"],
         instructions={int(e["seed"]): e["instruction"] for e in manifest["episodes"]},
         manifest=manifest,
+        target=cat.get("target"),
     )

@@ -56,6 +56,8 @@ class TrainConfig:
     checkpoint_every: int = 500
     time_limit_s: float = 0.0
     """Stop (with a checkpoint) after this many seconds; 0 means no limit."""
+    aux_weight: float = 1.0
+    """Weight of the auxiliary localisation loss (peg and hole positions from the VLM prefix); 0 disables it."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
 
 
@@ -106,7 +108,7 @@ class _Batches:
         self.mean = processor._img_mean
         self.std = processor._img_std
 
-    def sample(self, size: int) -> tuple[dict, torch.Tensor]:
+    def sample(self, size: int) -> tuple[dict, torch.Tensor, np.ndarray]:
         idx = torch.from_numpy(self.rng.integers(0, len(self.data), size))
         img = torch.from_numpy(self.data.image[idx.numpy()]).permute(0, 3, 1, 2).to(torch.float32) / 255.0
         pixels = ((img - self.mean) / self.std)[:, None]
@@ -117,7 +119,7 @@ class _Batches:
             "attention_mask": self.attention[idx],
             "state": self.state[idx],
         }
-        return inputs, self.actions[idx]
+        return inputs, self.actions[idx], idx.numpy()
 
 
 def flow_matching_loss(model: PI0ForConditionalGeneration, inputs: dict, actions: torch.Tensor, action_dim: int):
@@ -132,6 +134,33 @@ def flow_matching_loss(model: PI0ForConditionalGeneration, inputs: dict, actions
     out = model(noise=noisy, timestep=t, **inputs)
     target = noise - actions
     return torch.nn.functional.mse_loss(out.logits[..., :action_dim], target[..., :action_dim])
+
+
+class AuxiliaryLocaliser(torch.nn.Module):
+    """Training-only head: the instruction's peg and hole positions from the mean VLM prefix state.
+
+    A vision tower trained from scratch on flow matching alone learned to ignore the camera (the
+    actions barely changed with the image after 6k steps); supervising where the named peg and hole
+    are gives it a direct signal. The head is not part of the saved checkpoint.
+    """
+
+    def __init__(self, model: PI0ForConditionalGeneration, targets: np.ndarray) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(model.config.vlm_config.text_config.hidden_size, targets.shape[1])
+        self.register_buffer("mean", torch.from_numpy(targets.mean(0)).float())
+        self.register_buffer("std", torch.from_numpy(np.maximum(targets.std(0), 1e-3)).float())
+        self._prefix: torch.Tensor | None = None
+        model.model.vlm.register_forward_hook(self._keep_prefix)
+
+    def _keep_prefix(self, module: torch.nn.Module, args: object, output: object) -> None:
+        self._prefix = output.last_hidden_state
+
+    def loss(self, attention_mask: torch.Tensor, targets: np.ndarray) -> torch.Tensor:
+        """MSE of the normalised positions predicted from the last forward pass's prefix."""
+        mask = attention_mask[..., None].to(self._prefix.dtype)
+        pooled = (self._prefix * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        wanted = (torch.from_numpy(targets).float() - self.mean) / self.std
+        return torch.nn.functional.mse_loss(self.head(pooled), wanted)
 
 
 def _lr_at(step: int, config: TrainConfig) -> float:
@@ -193,8 +222,11 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
     tokenizer = build_word_tokenizer(INSTRUCTION_WORDS)
     model = PI0ForConditionalGeneration(arch.to_pi0_config())
     processor = Pi0Processor.for_model(proc_cfg, tokenizer, model.config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    aux = AuxiliaryLocaliser(model, data.target) if config.aux_weight > 0 and data.target is not None else None
+    params = [*model.parameters(), *(aux.parameters() if aux else [])]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     losses: list[float] = []
+    aux_losses: list[float] = []
     start_step = 0
     state_path = out_dir / STATE_FILE
     if state_path.exists():
@@ -202,8 +234,10 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
         if state["config"] != asdict(config):
             raise ValueError(f"{state_path} was written with other settings; use a new output directory")
         model.load_state_dict(state["model"])
+        if aux is not None:
+            aux.load_state_dict(state["aux"])
         optimizer.load_state_dict(state["optimizer"])
-        losses, start_step = state["losses"], state["step"]
+        losses, aux_losses, start_step = state["losses"], state.get("aux_losses", []), state["step"]
         torch.set_rng_state(state["torch_rng"])
     batches = _Batches(data, processor, arch.chunk_size, config.seed + start_step)
     calibration = dataset_calibration(data)
@@ -216,8 +250,10 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
             {
                 "config": asdict(config),
                 "model": model.state_dict(),
+                "aux": aux.state_dict() if aux else None,
                 "optimizer": optimizer.state_dict(),
                 "losses": losses,
+                "aux_losses": aux_losses,
                 "step": step,
                 "torch_rng": torch.get_rng_state(),
             },
@@ -227,6 +263,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
         log = {
             "steps": step,
             "final_loss": float(np.mean(losses[-50:])) if losses else None,
+            "final_aux_loss": float(np.mean(aux_losses[-50:])) if aux_losses else None,
             "frames": len(data),
             "episodes": len(data.instructions),
             "dataset": str(data_dir),
@@ -242,16 +279,24 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
     while step < config.steps:
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, config)
-        inputs, actions = batches.sample(config.batch_size)
-        loss = flow_matching_loss(model, inputs, actions, proc_cfg.action_dim)
+        inputs, actions, idx = batches.sample(config.batch_size)
+        flow = flow_matching_loss(model, inputs, actions, proc_cfg.action_dim)
+        loss = flow
+        if aux is not None:
+            aux_loss = aux.loss(inputs["attention_mask"], data.target[idx])
+            aux_losses.append(float(aux_loss.detach()))
+            loss = flow + config.aux_weight * aux_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
-        losses.append(float(loss.detach()))
+        losses.append(float(flow.detach()))
         step += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        shown = {"loss": f"{np.mean(losses[-50:]):.4f}"}
+        if aux_losses:
+            shown["aux"] = f"{np.mean(aux_losses[-50:]):.3f}"
+        bar.set_postfix(shown)
         out_of_time = config.time_limit_s and time.monotonic() - t0 > config.time_limit_s
         if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
             save(step)

@@ -176,7 +176,9 @@ def test_a_calibrated_model_brings_its_thresholds_and_shows_them_as_parameters(t
     assert node_api.get_params("theta_2_4", "theta_4_8", "theta_fp") == pytest.approx([0.05, 0.2, 0.45])
 
 
-def test_a_checkpoint_of_another_shape_loads_quantizes_and_commands(tmp_path, recorder, start_node, source, node_api):
+def test_a_checkpoint_of_another_shape_loads_quantizes_and_commands(
+    tmp_path, spin, recorder, start_node, source, node_api
+):
     from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
     from dyq_vla_ros.policy.embedded import DEFAULT_JOINT_NAMES, create_random_checkpoint
 
@@ -193,9 +195,10 @@ def test_a_checkpoint_of_another_shape_loads_quantizes_and_commands(tmp_path, re
         action_max="[0.05, 0.05, 0.05, 0.25, 0.25, 0.25]",
     )
     node_api.wait_for_actions(5)
+    spin.until(lambda: len(recorder.values(contract.TOPIC_TWIST)) >= 5, 10, "twists")
     actions = recorder.values(contract.TOPIC_ACTION)
     assert all(len(a.data) == 6 and all(math.isfinite(v) for v in a.data) for a in actions)
     assert not recorder.values(contract.TOPIC_GRIPPER)  # no gripper value in these actions
-    assert len(recorder.values(contract.TOPIC_TWIST)) >= 5
     assert {m.data for m in recorder.values(contract.TOPIC_BIT_WIDTH)} == {8}
+    spin.until(node_api.statuses, 10, "diagnostics")
     assert "other" in node_api.latest()["model"] and node_api.latest()["weight_bits"] == "4"

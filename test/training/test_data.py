@@ -62,3 +62,18 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
         load_dataset(tmp_path)
     with pytest.raises(ValueError, match="training seeds"):
         DataConfig(episodes=10, start_seed=999_995)
+
+
+def test_targets_locate_the_instructions_peg_and_hole(dataset_dir):
+    from dyq_vla_ros.sim import PegInHoleEnv
+    from dyq_vla_ros.training.data import task_targets
+
+    data = load_dataset(dataset_dir)
+    env = PegInHoleEnv()
+    env.reset(0)
+    np.testing.assert_allclose(data.target[0], task_targets(env))
+    first = next(iter(data.episodes()))
+    peg, hole = data.target[first, :2], data.target[first, 2:]
+    assert np.ptp(hole, axis=0).max() == 0.0  # the hole block never moves
+    assert np.linalg.norm(peg[-1] - hole[-1]) < 0.004  # the peg ends in its hole
+    assert np.ptp(peg, axis=0).max() > 0.1  # and was carried there

@@ -46,3 +46,17 @@ def test_a_finished_run_resumes_without_more_steps(trained):
     data, out, config, _ = trained
     again = train(data, out, config, progress=False)
     assert again.steps == 200 and len(again.losses) == 200
+
+
+def test_the_auxiliary_localiser_learns_and_stays_out_of_the_checkpoint(trained):
+    import torch
+
+    _, out, config, _ = trained
+    assert config.aux_weight > 0
+    state = torch.load(out / "training_state.pt", weights_only=False)
+    aux = state["aux_losses"]
+    assert len(aux) == 200 and np.mean(aux[-20:]) < 0.8 * np.mean(aux[:20])
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert not {"head.weight", "mean", "std"} & set(f.keys())  # only PI0's own weights ship
