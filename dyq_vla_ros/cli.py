@@ -222,7 +222,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     latency = bits_latency_table(_bench_table(args.bench)) if args.bench else None
     config = CalibrateConfig(
         episodes=args.episodes, seed_start=args.seed_start, eta=args.eta, theta_fp_max=args.theta_fp_max,
-        d_acc=args.d_acc,
+        d_acc=args.d_acc, successful_only=not args.include_failures,
     )  # fmt: skip
     calibration, report = calibrate(evaluator, quantized, config, latency_ms=latency, latency_source=args.bench)
     out = Path(args.out) if args.out else Path(evaluator.policy.path) / CALIBRATION_FILE
@@ -394,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="`dyq-vla bench --json` report of the target device: only widths faster than every more precise "
         "one are allowed (default: all widths)",
+    )
+    cal.add_argument(
+        "--include-failures", action="store_true", help="also pool failed fp rollouts (default: successful only)"
     )
     cal.add_argument("--out", default="", help="calibration file (default: the model's dyq_calibration.json)")
     cal.set_defaults(func=_cmd_calibrate)

@@ -43,6 +43,8 @@ class CalibrateConfig:
     d_acc: float = 0.0
     """Error budget; 0 anchors it to the fp noise floor (see the module docstring)."""
     margin: float = SPEED_MARGIN
+    successful_only: bool = True
+    """Pool only successful rollouts (the paper's rule); False also pools failed ones (rarely succeeding policies)."""
 
 
 def chunk_error(chunk: np.ndarray, reference: np.ndarray, scale: np.ndarray, executed: int) -> float:
@@ -118,7 +120,9 @@ def allocate(
 ) -> tuple[Thresholds, tuple[int, ...], dict]:
     """Thresholds, allowed widths and the allocation record from pooled step errors."""
     if not steps:
-        raise CalibrationError("no inference of a successful fp rollout to calibrate from")
+        raise CalibrationError(
+            "no inference of a successful fp rollout to calibrate from (--include-failures pools failed ones too)"
+        )
     expected = {b: float(np.mean([x.errors[b] for x in steps])) for b in CALIBRATED_BITS}
     noise = float(np.mean([x.noise_floor for x in steps]))
     d_acc = config.d_acc or noise * (config.theta_fp_max + config.eta)
@@ -162,8 +166,8 @@ def calibrate(
     bar = tqdm(seeds, desc="calibrate", unit="ep", disable=not progress)
     for seed in bar:
         result, steps = probe.episode(seed)
-        if result.success:
-            successes += 1
+        successes += int(result.success)
+        if result.success or not config.successful_only:
             pooled.extend(steps)
         bar.set_postfix(success=f"{successes}/{bar.n + 1}")
     thresholds, allowed, record = allocate(pooled, config, latency_ms)
@@ -171,6 +175,7 @@ def calibrate(
         {
             "episodes": len(seeds),
             "successful_episodes": successes,
+            "successful_only": config.successful_only,
             "seeds": [seeds[0], seeds[-1]],
             "actions_per_chunk": probe.executed,
             "latency_source": latency_source,

@@ -52,6 +52,10 @@ class EpisodeResult:
     tick_bits: list[int] = field(default_factory=list)
     inference_bits: list[int] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    grasped: bool = False
+    """Whether the instruction's peg was held at some step (partial progress)."""
+    final_distance_mm: float = 0.0
+    """Horizontal distance of the instruction's peg from its hole at the end."""
     request_samples: list[ProxySample | None] = field(default_factory=list)
     """Proxies in force when each inference was requested (None before the first action)."""
     request_ticks: list[int] = field(default_factory=list)
@@ -80,6 +84,9 @@ def summarise(mode: PrecisionMode, episodes: Sequence[EpisodeResult], weight_byt
         "episodes": n,
         "successes": wins,
         "episode_length_mean": float(np.mean([e.steps for e in episodes])) if n else 0.0,
+        "grasp_rate": float(np.mean([e.grasped for e in episodes])) if n else 0.0,
+        "final_distance_mm_mean": float(np.mean([e.final_distance_mm for e in episodes])) if n else 0.0,
+        "final_distance_mm_median": float(np.median([e.final_distance_mm for e in episodes])) if n else 0.0,
         "latency_ms_mean": float(np.mean(latencies)) if latencies else 0.0,
         "latency_ms_p99": float(np.percentile(latencies, 99)) if latencies else 0.0,
         "weight_bytes": int(weight_bytes),
@@ -159,8 +166,20 @@ class ClosedLoopEvaluator:
             bits = tick.bits
             result.tick_bits.append(tick.bits)
             obs = self.env.step(tick.action)
+            result.grasped = result.grasped or self._holds_target()
         result.success, result.steps = bool(self.env.success), self.env.steps
+        result.final_distance_mm = self._peg_hole_distance_mm()
         return result
+
+    def _holds_target(self) -> bool:
+        env = self.env
+        return env.held is not None and env.held == env.scene.peg(env.task.peg_colour)
+
+    def _peg_hole_distance_mm(self) -> float:
+        scene, task = self.env.scene, self.env.task
+        peg = scene.pegs[scene.peg(task.peg_colour)]
+        block = scene.blocks[scene.block(task.hole_colour)]
+        return float(np.linalg.norm(peg.pos[:2] - block.xy) * 1e3)
 
     def run_episodes(
         self,

@@ -52,3 +52,21 @@ def test_cli_refuses_to_calibrate_without_a_successful_rollout(tmp_path, capsys)
         main(["calibrate", "--episodes", "1", "--max-steps", "5", "--out", str(out)])
     assert exc.value.code == 2 and "no inference of a successful fp rollout" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_writes_a_calibration_the_control_loop_uses(tmp_path):
+    import json
+
+    from dyq_vla_ros import contract
+    from dyq_vla_ros.control import initial_thresholds
+    from dyq_vla_ros.dyq import Calibration
+
+    out, report = tmp_path / "cal.json", tmp_path / "report.json"
+    argv = ["calibrate", "--episodes", "1", "--max-steps", "12", "--include-failures"]
+    assert main([*argv, "--out", str(out), "--json", str(report)]) == 0
+    data = json.loads(report.read_text())
+    cal = Calibration.load(out)
+    assert cal.thresholds_calibrated and cal.allocation["successful_only"] is False
+    assert data["inferences"] >= 2 and set(data["expected_error"]) == {"2", "4", "8", "16"}
+    assert cal.thresholds == Thresholds(**data["thresholds"]) and cal.allowed_bits == (2, 4, 8, 16)
+    assert initial_thresholds(cal, contract.PARAMETER_DEFAULTS) == cal.thresholds
