@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from dyq_vla_ros.control import initial_thresholds
 from dyq_vla_ros.dyq import Calibration, Thresholds
 from dyq_vla_ros.dyq.allocation import hardware_allowed_bits
 from dyq_vla_ros.evaluation.bench import bits_latency_table, projected_latency_ms
@@ -87,7 +88,8 @@ def run_variants(
         )
         record = summarise(v.mode, done, evaluator.weight_bytes(v.mode))
         if v.calibration is not None:
-            record["thresholds"] = asdict(v.calibration.thresholds)
+            in_force = initial_thresholds(v.calibration, {**evaluator.params, **v.params})
+            record["thresholds"] = asdict(in_force)
             record["allowed_bits"] = list(v.calibration.allowed_bits)
         if table is not None:
             record.update(projected(record, table))

@@ -65,4 +65,5 @@ def test_cli_runs_every_variant_on_the_same_seeds(tmp_path):
     assert results["static w4a2"]["projected_latency_ms"] == 60.0
     assert results["+ hardware-aware allocation"]["allowed_bits"] == [2, 8, 16]
     assert results["theta_fp=0.3"]["thresholds"]["theta_fp"] == 0.3
+    assert results["+ kinematic switching"]["thresholds"] == {"theta_2_4": 0.15, "theta_4_8": 0.3, "theta_fp": 0.5}
     assert all(r["episodes"] == 1 for r in results.values()) and png.stat().st_size > 5000
