@@ -151,3 +151,17 @@ def test_sim_entry_point_exists():
     kwargs = {k.arg: k.value for k in _setup_call().keywords}
     scripts = ast.literal_eval(kwargs["entry_points"])["console_scripts"]
     assert any(s.startswith(f"{contract.SIM_NODE_EXECUTABLE} = dyq_vla_ros.ros.sim_robot_node:main") for s in scripts)
+
+
+def test_the_prepared_cuda_check_uses_only_existing_cli_options():
+    import shlex
+
+    from dyq_vla_ros.cli import build_parser
+
+    script = (ROOT / "scripts" / "cuda_check.sh").read_text()
+    calls = [line for line in script.splitlines() if "-m dyq_vla_ros.cli " in line]
+    assert len(calls) == 4
+    for line in calls:
+        argv = shlex.split(line.split("-m dyq_vla_ros.cli ", 1)[1].replace('"$OUT', '"/tmp'))
+        args = build_parser().parse_args(argv)
+        assert args.device == "cuda" and args.json.startswith("/tmp/")
