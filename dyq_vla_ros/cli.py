@@ -163,6 +163,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         time_limit_s=args.time_limit_min * 60.0,
         aux_weight=args.aux_weight,
+        shift_px=args.augment_shift,
     )
     result = train(Path(args.data), Path(args.out), config)
     print(json.dumps({"out": str(result.out_dir), "steps": result.steps, "final_loss": result.final_loss,
@@ -353,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps", type=int, default=6000)
     tr.add_argument("--batch-size", type=int, default=32)
     tr.add_argument("--lr", type=float, default=5e-4)
+    tr.add_argument("--augment-shift", type=int, default=0, help="random image shifts of up to N pixels (0: off)")
     tr.add_argument(
         "--aux-weight", type=float, default=1.0, help="weight of the auxiliary peg/hole localisation loss (0: off)"
     )

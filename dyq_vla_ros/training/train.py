@@ -56,6 +56,8 @@ class TrainConfig:
     checkpoint_every: int = 500
     time_limit_s: float = 0.0
     """Stop (with a checkpoint) after this many seconds; 0 means no limit."""
+    shift_px: int = 0
+    """Random-shift image augmentation of up to this many pixels (0: off)."""
     aux_weight: float = 1.0
     """Weight of the auxiliary localisation loss (peg and hole positions from the VLM prefix); 0 disables it."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
@@ -96,10 +98,11 @@ def dataset_calibration(data: Dataset) -> Calibration:
 class _Batches:
     """Random training batches as PI0 inputs, built from uint8 frames on the fly."""
 
-    def __init__(self, data: Dataset, processor: Pi0Processor, chunk: int, seed: int) -> None:
+    def __init__(self, data: Dataset, processor: Pi0Processor, chunk: int, seed: int, shift_px: int = 0) -> None:
         self.data = data
         self.processor = processor
         self.rng = np.random.default_rng(seed)
+        self.shift_px = shift_px
         ids = {ep: processor.token_ids(text) for ep, text in data.instructions.items()}
         self.input_ids = torch.stack([ids[int(e)][0] for e in data.episode])
         self.attention = torch.stack([ids[int(e)][1] for e in data.episode])
@@ -111,6 +114,8 @@ class _Batches:
     def sample(self, size: int) -> tuple[dict, torch.Tensor, np.ndarray]:
         idx = torch.from_numpy(self.rng.integers(0, len(self.data), size))
         img = torch.from_numpy(self.data.image[idx.numpy()]).permute(0, 3, 1, 2).to(torch.float32) / 255.0
+        if self.shift_px:
+            img = random_shift(img, self.shift_px, self.rng)
         pixels = ((img - self.mean) / self.std)[:, None]
         inputs = {
             "pixel_values": pixels,
@@ -134,6 +139,14 @@ def flow_matching_loss(model: PI0ForConditionalGeneration, inputs: dict, actions
     out = model(noise=noisy, timestep=t, **inputs)
     target = noise - actions
     return torch.nn.functional.mse_loss(out.logits[..., :action_dim], target[..., :action_dim])
+
+
+def random_shift(images: torch.Tensor, pad: int, rng: np.random.Generator) -> torch.Tensor:
+    """Each [C, H, W] image shifted by up to pad pixels each way, edges replicated (DrQ-style augmentation)."""
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="replicate")
+    h, w = images.shape[-2:]
+    offsets = rng.integers(0, 2 * pad + 1, (images.shape[0], 2))
+    return torch.stack([padded[i, :, y : y + h, x : x + w] for i, (y, x) in enumerate(offsets)])
 
 
 class AuxiliaryLocaliser(torch.nn.Module):
@@ -239,7 +252,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
         optimizer.load_state_dict(state["optimizer"])
         losses, aux_losses, start_step = state["losses"], state.get("aux_losses", []), state["step"]
         torch.set_rng_state(state["torch_rng"])
-    batches = _Batches(data, processor, arch.chunk_size, config.seed + start_step)
+    batches = _Batches(data, processor, arch.chunk_size, config.seed + start_step, config.shift_px)
     calibration = dataset_calibration(data)
 
     def save(step: int) -> None:

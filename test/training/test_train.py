@@ -60,3 +60,18 @@ def test_the_auxiliary_localiser_learns_and_stays_out_of_the_checkpoint(trained)
 
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         assert not {"head.weight", "mean", "std"} & set(f.keys())  # only PI0's own weights ship
+
+
+def test_random_shift_moves_content_within_the_padding():
+    import torch
+
+    from dyq_vla_ros.training.train import random_shift
+
+    images = torch.zeros(64, 3, 16, 16)
+    images[:, :, 8, 8] = 1.0  # one bright pixel
+    shifted = random_shift(images, 2, np.random.default_rng(0))
+    assert shifted.shape == images.shape
+    ys, xs = (shifted[:, 0] == 1.0).nonzero()[:, 1], (shifted[:, 0] == 1.0).nonzero()[:, 2]
+    assert len(ys) == 64 and ys.min() >= 6 and ys.max() <= 10 and xs.min() >= 6 and xs.max() <= 10
+    assert len({(int(y), int(x)) for y, x in zip(ys, xs, strict=True)}) > 10  # the shifts vary
+    assert torch.equal(random_shift(images, 0, np.random.default_rng(0)), images)
