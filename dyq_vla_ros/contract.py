@@ -192,6 +192,14 @@ SIM_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("image_width", 128, "Camera image width.", 16, 4096, read_only=True),
     ParameterSpec("image_height", 128, "Camera image height.", 16, 4096, read_only=True),
     ParameterSpec("reset_pause_s", 0.5, "Pause between episodes.", 0.0, 60.0, read_only=True),
+    ParameterSpec(
+        "min_instruction_subscribers",
+        1,
+        "Subscribers the instruction topic needs (a policy, plus observers such as the demo) before an episode starts.",
+        1,
+        100,
+        read_only=True,
+    ),
     ParameterSpec("exit_when_done", False, "Shut the node down after the last episode.", read_only=True),
 )
 SIM_PARAMETER_DEFAULTS: dict[str, object] = {p.name: p.default for p in SIM_PARAMETERS}

@@ -68,7 +68,9 @@ def run_demo(
 ) -> DemoSummary:
     """Run `episodes` closed-loop episodes and summarise them; optionally record a bag."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    sim_args = {"episodes": episodes, **(sim_params or {})}
+    # the simulator starts once the policy, the recorder and this listener all hear the instruction
+    observers = 1 + (bag is not None)
+    sim_args = {"episodes": episodes, "min_instruction_subscribers": 1 + observers, **(sim_params or {})}
     procs = [
         start_node("dyq_vla_ros.ros.sim_robot_node", sim_args),
         start_node("dyq_vla_ros.ros.dyq_vla_node", dict(policy_params or {})),
@@ -96,7 +98,6 @@ def run_demo(
                 summary.diagnostics = {kv.key: kv.value for kv in status.values}
 
     listener.create_subscription(String, contract.TOPIC_EPISODE_RESULT, on_result, RESULT_QOS)
-    listener.create_subscription(String, contract.TOPIC_INSTRUCTION, on_instruction, COMMAND_QOS)
     listener.create_subscription(UInt8, contract.TOPIC_BIT_WIDTH, on_bits, COMMAND_QOS)
     listener.create_subscription(DiagnosticArray, contract.TOPIC_DIAGNOSTICS, on_diag, 10)
     executor = SingleThreadedExecutor(context=context)
@@ -107,6 +108,13 @@ def run_demo(
         executor.add_node(recorder)
     deadline = time.monotonic() + (timeout_s or 120.0 + 60.0 * episodes)
     try:
+        # subscribe to the instruction (which lets the simulator start) only once the policy's bit
+        # widths reach this listener, so a slow discovery cannot hide the first episodes from it
+        while listener.count_publishers(contract.TOPIC_BIT_WIDTH) == 0:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError("the policy node did not come up; see its log above")
+            executor.spin_once(timeout_sec=0.05)
+        listener.create_subscription(String, contract.TOPIC_INSTRUCTION, on_instruction, COMMAND_QOS)
         with tqdm(total=episodes, desc="episodes", unit="ep") as bar:
             while len(summary.results) < episodes:
                 if time.monotonic() > deadline:

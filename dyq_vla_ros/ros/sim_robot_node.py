@@ -81,12 +81,12 @@ class SimRobotNode(Node):
             self._set_state("idle")
 
     def policy_listening(self) -> bool:
-        """Whether some node both subscribes to the instruction and publishes actions (a policy)."""
+        """Whether a policy (subscribing to the instruction, publishing actions) and enough other listeners are up."""
         listeners = {
             (i.node_namespace, i.node_name) for i in self.get_subscriptions_info_by_topic(contract.TOPIC_INSTRUCTION)
         }
         actors = {(i.node_namespace, i.node_name) for i in self.get_publishers_info_by_topic(contract.TOPIC_ACTION)}
-        return bool(listeners & actors)
+        return bool(listeners & actors) and len(listeners) >= self.params["min_instruction_subscribers"]
 
     def _report(self, reason: str) -> None:
         result = {
