@@ -176,10 +176,7 @@ class ClosedLoopEvaluator:
         return env.held is not None and env.held == env.scene.peg(env.task.peg_colour)
 
     def _peg_hole_distance_mm(self) -> float:
-        scene, task = self.env.scene, self.env.task
-        peg = scene.pegs[scene.peg(task.peg_colour)]
-        block = scene.blocks[scene.block(task.hole_colour)]
-        return float(np.linalg.norm(peg.pos[:2] - block.xy) * 1e3)
+        return float(np.linalg.norm(self.env.target_peg.pos[:2] - self.env.target_block.xy) * 1e3)
 
     def run_episodes(
         self,

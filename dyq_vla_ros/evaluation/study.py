@@ -55,8 +55,7 @@ class EpisodeStudy:
 
 def target_peg_position(env: PegInHoleEnv) -> np.ndarray:
     """Bottom-centre position of the instruction's peg."""
-    scene = env.scene
-    return np.array(scene.pegs[scene.peg(env.task.peg_colour)].pos, dtype=float)
+    return np.array(env.target_peg.pos, dtype=float)
 
 
 def rank(x: np.ndarray) -> np.ndarray:

@@ -245,9 +245,18 @@ class PegInHoleEnv:
             and abs(yaw_error(peg.yaw, block.yaw)) <= self.task.yaw_tolerance
         )
 
+    @property
+    def target_peg(self) -> Peg:
+        """The peg the instruction names."""
+        return self.scene.pegs[self.scene.peg(self.task.peg_colour)]
+
+    @property
+    def target_block(self) -> HoleBlock:
+        """The hole block the instruction names."""
+        return self.scene.blocks[self.scene.block(self.task.hole_colour)]
+
     def _target_inserted(self) -> bool:
-        peg = self.scene.pegs[self.scene.peg(self.task.peg_colour)]
-        block = self.scene.blocks[self.scene.block(self.task.hole_colour)]
+        peg, block = self.target_peg, self.target_block
         deep = peg.pos[2] <= BLOCK_HEIGHT - self.task.insert_depth + 1e-6
         return deep and block.covers(peg.pos[:2]) and self._aligned(peg, block)
 

@@ -93,9 +93,7 @@ def record_episode(env: PegInHoleEnv, seed: int, noise_std: float, image_size: i
 
 def task_targets(env: PegInHoleEnv) -> np.ndarray:
     """[peg x, peg y, hole x, hole y] (m) of the instruction's peg and hole, now."""
-    scene, task = env.scene, env.task
-    peg = scene.pegs[scene.peg(task.peg_colour)]
-    block = scene.blocks[scene.block(task.hole_colour)]
+    peg, block = env.target_peg, env.target_block
     return np.array([peg.pos[0], peg.pos[1], block.xy[0], block.xy[1]], dtype=np.float32)
 
 
