@@ -26,7 +26,7 @@ def _extensions() -> tuple[dict, list]:
         f"{PACKAGE}.quant._w4ax_cpu",
         [f"{PACKAGE}/quant/csrc/w4ax_cpu.cpp"],
         # -fopenmp: at::parallel_for is OpenMP in torch's CPU builds; without it the kernels run on one thread
-        extra_compile_args=["-O3", "-mavx2", "-mfma", "-fopenmp"],
+        extra_compile_args=["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp"],
         extra_link_args=["-fopenmp"],
     )
     return {"build_ext": BuildExtension}, [ext]

@@ -24,6 +24,8 @@ def test_bench_policy_measures_each_mode_in_one_run():
     policy = Pi0Policy()
     results = bench_policy(policy, [PrecisionMode.W4A8, PrecisionMode.FP], steps=2, warmup=1, image_hw=(48, 64))
     assert list(results) == ["fp", "w4a8"]  # fp first, whatever the order asked
+    # fp ran on its own float copy: the benchmarked policy was quantized once and stayed quantized
+    assert policy.mode == PrecisionMode.W4A8 and policy.quant_report is not None
     assert results["fp"]["speedup_vs_fp"] == 1.0
     assert results["w4a8"]["weight_bytes"] < 0.35 * results["fp"]["weight_bytes"]
     for record in results.values():

@@ -9,12 +9,13 @@
 #include <ATen/Parallel.h>
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 namespace {
 
-constexpr int kRowBlock = 4;
+constexpr int64_t kRowBlock = 4;
 
 inline float hsum(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v);
@@ -23,6 +24,12 @@ inline float hsum(__m256 v) {
   lo = _mm_hadd_ps(lo, lo);
   lo = _mm_hadd_ps(lo, lo);
   return _mm_cvtss_f32(lo);
+}
+
+// The four horizontal sums of a, b, c, d as one vector.
+inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
 // Signed int8 values of one packed row, in natural order.
@@ -54,6 +61,15 @@ inline __m256i dot64(const uint8_t* x, const int8_t* w) {
 
 }  // namespace
 
+// Eight floats rounded to int32 lanes, from four vectors to 32 uint8 in order (values already in
+// [0, 255], so the saturating packs only narrow).
+inline __m256i pack_u8(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_packus_epi32(a, b);  // a0-3 b0-3 | a4-7 b4-7
+  const __m256i cd = _mm256_packus_epi32(c, d);
+  const __m256i abcd = _mm256_packus_epi16(ab, cd);  // a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7
+  return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 // x [M, K] float32 -> (q [M, padded] uint8, scale [M], zero [M]); the same rounding as
 // quant/activations.py: scale = max(hi - lo, 1e-8) / (2^bits - 1), zero = round(-lo / scale).
 std::vector<torch::Tensor> quantize_per_token(torch::Tensor x, int64_t bits, int64_t padded) {
@@ -61,7 +77,7 @@ std::vector<torch::Tensor> quantize_per_token(torch::Tensor x, int64_t bits, int
   x = x.contiguous();
   const int64_t m = x.size(0), k = x.size(1);
   TORCH_CHECK(padded >= k, "padded width smaller than the input");
-  auto q = torch::zeros({m, padded}, torch::kUInt8);
+  auto q = torch::empty({m, padded}, torch::kUInt8);
   auto scale = torch::empty({m}, torch::kFloat32);
   auto zero = torch::empty({m}, torch::kFloat32);
   const float levels = static_cast<float>((1 << bits) - 1);
@@ -72,29 +88,45 @@ std::vector<torch::Tensor> quantize_per_token(torch::Tensor x, int64_t bits, int
   at::parallel_for(0, m, 16, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const float* row = xp + r * k;
-      float lo = row[0], hi = row[0];
-      for (int64_t i = 1; i < k; ++i) {
+      __m256 lov = _mm256_set1_ps(row[0]), hiv = lov;
+      int64_t i = 0;
+      for (; i + 8 <= k; i += 8) {
+        const __m256 v = _mm256_loadu_ps(row + i);
+        lov = _mm256_min_ps(lov, v);
+        hiv = _mm256_max_ps(hiv, v);
+      }
+      alignas(32) float lanes_lo[8], lanes_hi[8];
+      _mm256_store_ps(lanes_lo, lov);
+      _mm256_store_ps(lanes_hi, hiv);
+      float lo = lanes_lo[0], hi = lanes_hi[0];
+      for (int l = 1; l < 8; ++l) {
+        lo = std::min(lo, lanes_lo[l]);
+        hi = std::max(hi, lanes_hi[l]);
+      }
+      for (; i < k; ++i) {
         lo = std::min(lo, row[i]);
         hi = std::max(hi, row[i]);
       }
       const float s = std::max(hi - lo, 1e-8f) / levels;
       const float z = std::nearbyint(-lo / s);
       uint8_t* out = qp + r * padded;
-      int64_t i = 0;
       const __m256 sv = _mm256_set1_ps(s), zv = _mm256_set1_ps(z), top = _mm256_set1_ps(levels);
       const __m256 bottom = _mm256_setzero_ps();
-      alignas(32) int32_t lanes[8];
-      for (; i + 8 <= k; i += 8) {
-        __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(row + i), sv),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, zv), bottom), top);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_cvtps_epi32(v));
-        for (int l = 0; l < 8; ++l) out[i + l] = static_cast<uint8_t>(lanes[l]);
+      // division, not a reciprocal multiply: bit-identical rounding to the reference
+      auto level = [&](const float* src) {
+        __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(src), sv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, zv), bottom), top));
+      };
+      i = 0;
+      for (; i + 32 <= k; i += 32) {
+        const __m256i packed = pack_u8(level(row + i), level(row + i + 8), level(row + i + 16), level(row + i + 24));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), packed);
       }
       for (; i < k; ++i) {
-        float v = std::nearbyint(row[i] / s) + z;
+        const float v = std::nearbyint(row[i] / s) + z;
         out[i] = static_cast<uint8_t>(std::min(std::max(v, 0.0f), levels));
       }
+      std::fill(out + k, out + padded, static_cast<uint8_t>(0));  // padding meets zero weights
       sp[r] = s;
       zp[r] = z;
     }
@@ -102,53 +134,132 @@ std::vector<torch::Tensor> quantize_per_token(torch::Tensor x, int64_t bits, int
   return {q, scale, zero};
 }
 
+// Rows of output computed per panel: their int4 weights are unpacked once into a scratch that
+// stays in L1/L2 while every token passes over it.
+constexpr int64_t kPanelRows = 16;
+
+// Four output rows x two tokens over the whole input width, integer dot products per 64 values
+// widened to int32 and scaled per group in float. GC: 64-value chunks per group (0: runtime).
+template <int GC>
+inline void micro_4x2(const uint8_t* x0, const uint8_t* x1, const int8_t* w, int64_t padded, const float* s,
+                      int64_t groups, int64_t gc, __m256 (&acc)[4][2]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t chunks = GC ? GC : gc;
+  const int8_t* w1 = w + padded;
+  const int8_t* w2 = w + 2 * padded;
+  const int8_t* w3 = w + 3 * padded;
+  __m256 c00 = acc[0][0], c01 = acc[0][1], c10 = acc[1][0], c11 = acc[1][1];
+  __m256 c20 = acc[2][0], c21 = acc[2][1], c30 = acc[3][0], c31 = acc[3][1];
+  for (int64_t g = 0; g < groups; ++g) {
+    __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t j = (g * chunks + c) * 64;
+      const __m256i xa0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0 + j));
+      const __m256i xb0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0 + j + 32));
+      const __m256i xa1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x1 + j));
+      const __m256i xb1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x1 + j + 32));
+      // each vpmaddubsw lane is at most 2 * 255 * 8 = 4080: two add in int16 without overflow
+#define DYQ_ROW(W, A0, A1)                                                                                  \
+  {                                                                                                         \
+    const __m256i wa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(W + j));                         \
+    const __m256i wb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(W + j + 32));                    \
+    A0 = _mm256_add_epi32(A0, _mm256_madd_epi16(                                                            \
+                                  _mm256_add_epi16(_mm256_maddubs_epi16(xa0, wa), _mm256_maddubs_epi16(xb0, wb)), \
+                                  ones));                                                                   \
+    A1 = _mm256_add_epi32(A1, _mm256_madd_epi16(                                                            \
+                                  _mm256_add_epi16(_mm256_maddubs_epi16(xa1, wa), _mm256_maddubs_epi16(xb1, wb)), \
+                                  ones));                                                                   \
+  }
+      DYQ_ROW(w, a00, a01)
+      DYQ_ROW(w1, a10, a11)
+      DYQ_ROW(w2, a20, a21)
+      DYQ_ROW(w3, a30, a31)
+#undef DYQ_ROW
+    }
+    const __m256 s0 = _mm256_set1_ps(s[g]), s1 = _mm256_set1_ps(s[groups + g]);
+    const __m256 s2 = _mm256_set1_ps(s[2 * groups + g]), s3 = _mm256_set1_ps(s[3 * groups + g]);
+    c00 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a00), s0, c00);
+    c01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a01), s0, c01);
+    c10 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a10), s1, c10);
+    c11 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a11), s1, c11);
+    c20 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a20), s2, c20);
+    c21 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a21), s2, c21);
+    c30 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a30), s3, c30);
+    c31 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a31), s3, c31);
+  }
+  acc[0][0] = c00; acc[0][1] = c01; acc[1][0] = c10; acc[1][1] = c11;
+  acc[2][0] = c20; acc[2][1] = c21; acc[3][0] = c30; acc[3][1] = c31;
+}
+
 // y[m, n] = scale[m] * (sum_g s[n, g] * <q[m, g], w[n, g]> - zero[m] * corr[n]) + bias[n]
 torch::Tensor w4_u8_linear(torch::Tensor q, torch::Tensor scale, torch::Tensor zero, torch::Tensor packed,
                            torch::Tensor scales, torch::Tensor corr, c10::optional<torch::Tensor> bias,
                            int64_t group) {
   TORCH_CHECK(q.scalar_type() == torch::kUInt8 && packed.scalar_type() == torch::kUInt8, "uint8 inputs expected");
+  TORCH_CHECK(scales.scalar_type() == torch::kHalf, "float16 group scales expected");
   TORCH_CHECK(group % 64 == 0, "group size must be a multiple of 64");
   const int64_t m = q.size(0), padded = q.size(1), n = packed.size(0), groups = scales.size(1);
   TORCH_CHECK(packed.size(1) * 2 == padded && groups * group == padded, "shapes of q, packed and scales disagree");
-  auto sc = scales.to(torch::kFloat32).contiguous();
+  auto sc = scales.contiguous();
   auto out = torch::empty({m, n}, torch::kFloat32);
   const uint8_t* qp = q.data_ptr<uint8_t>();
   const float* xs = scale.data_ptr<float>();
   const float* xz = zero.data_ptr<float>();
   const uint8_t* wp = packed.data_ptr<uint8_t>();
-  const float* sp = sc.data_ptr<float>();
+  const uint16_t* sp = reinterpret_cast<const uint16_t*>(sc.data_ptr<at::Half>());
   const float* cp = corr.data_ptr<float>();
   const float* bp = bias.has_value() ? bias->data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();
-  const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
-  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-    std::vector<int8_t> w(static_cast<size_t>(kRowBlock * padded));
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t n0 = b * kRowBlock;
-      const int64_t rows = std::min<int64_t>(kRowBlock, n - n0);
-      for (int64_t r = 0; r < rows; ++r) unpack_row(wp + (n0 + r) * (padded / 2), padded, group, w.data() + r * padded);
-      for (int64_t r = rows; r < kRowBlock; ++r) std::fill(w.begin() + r * padded, w.begin() + (r + 1) * padded, 0);
-      const float* s0 = sp + n0 * groups;
-      for (int64_t t = 0; t < m; ++t) {
-        const uint8_t* xr = qp + t * padded;
-        __m256 f0 = _mm256_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
-        for (int64_t g = 0; g < groups; ++g) {
-          __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-          for (int64_t j = g * group; j < (g + 1) * group; j += 64) {
-            a0 = _mm256_add_epi32(a0, dot64(xr + j, w.data() + j));
-            a1 = _mm256_add_epi32(a1, dot64(xr + j, w.data() + padded + j));
-            a2 = _mm256_add_epi32(a2, dot64(xr + j, w.data() + 2 * padded + j));
-            a3 = _mm256_add_epi32(a3, dot64(xr + j, w.data() + 3 * padded + j));
+  const int64_t gc = group / 64;
+  const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
+  at::parallel_for(0, panels, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int8_t> w(static_cast<size_t>(kPanelRows * padded));
+    std::vector<float> s(static_cast<size_t>(kPanelRows * groups));
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t n0 = p * kPanelRows;
+      const int64_t rows = std::min<int64_t>(kPanelRows, n - n0);
+      const int64_t blocks = (rows + 3) / 4;
+      for (int64_t r = 0; r < rows; ++r) {
+        unpack_row(wp + (n0 + r) * (padded / 2), padded, group, w.data() + r * padded);
+        for (int64_t g = 0; g < groups; ++g) s[r * groups + g] = _cvtsh_ss(sp[(n0 + r) * groups + g]);
+      }
+      for (int64_t r = rows; r < blocks * 4; ++r) {  // the last block's missing rows compute zeros
+        std::fill(w.begin() + r * padded, w.begin() + (r + 1) * padded, 0);
+        std::fill(s.begin() + r * groups, s.begin() + (r + 1) * groups, 0.0f);
+      }
+      for (int64_t t = 0; t < m; t += 2) {
+        const int64_t tokens = std::min<int64_t>(2, m - t);
+        const uint8_t* x0 = qp + t * padded;
+        const uint8_t* x1 = tokens == 2 ? x0 + padded : x0;
+        for (int64_t b = 0; b < blocks; ++b) {
+          __m256 acc[4][2];
+          for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+          const int8_t* wb = w.data() + b * 4 * padded;
+          const float* s0 = s.data() + b * 4 * groups;
+          switch (gc) {
+            case 1: micro_4x2<1>(x0, x1, wb, padded, s0, groups, gc, acc); break;
+            case 2: micro_4x2<2>(x0, x1, wb, padded, s0, groups, gc, acc); break;
+            default: micro_4x2<0>(x0, x1, wb, padded, s0, groups, gc, acc); break;
           }
-          f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a0), _mm256_set1_ps(s0[g]), f0);
-          if (rows > 1) f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a1), _mm256_set1_ps(s0[groups + g]), f1);
-          if (rows > 2) f2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a2), _mm256_set1_ps(s0[2 * groups + g]), f2);
-          if (rows > 3) f3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a3), _mm256_set1_ps(s0[3 * groups + g]), f3);
-        }
-        const float sums[kRowBlock] = {hsum(f0), hsum(f1), hsum(f2), hsum(f3)};
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t col = n0 + r;
-          op[t * n + col] = xs[t] * (sums[r] - xz[t] * cp[col]) + (bp ? bp[col] : 0.0f);
+          const int64_t cols = std::min<int64_t>(4, rows - b * 4);
+          const int64_t col0 = n0 + b * 4;
+          for (int64_t u = 0; u < tokens; ++u) {
+            const int64_t tt = t + u;
+            const __m128 sums = hsum4(acc[0][u], acc[1][u], acc[2][u], acc[3][u]);
+            if (cols == 4) {
+              __m128 y = _mm_fnmadd_ps(_mm_set1_ps(xz[tt]), _mm_loadu_ps(cp + col0), sums);
+              y = _mm_mul_ps(_mm_set1_ps(xs[tt]), y);
+              if (bp) y = _mm_add_ps(y, _mm_loadu_ps(bp + col0));
+              _mm_storeu_ps(op + tt * n + col0, y);
+            } else {
+              alignas(16) float lanes[4];
+              _mm_store_ps(lanes, sums);
+              for (int64_t r = 0; r < cols; ++r) {
+                const int64_t col = col0 + r;
+                op[tt * n + col] = xs[tt] * (lanes[r] - xz[tt] * cp[col]) + (bp ? bp[col] : 0.0f);
+              }
+            }
+          }
         }
       }
     }
