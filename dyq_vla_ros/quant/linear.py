@@ -87,20 +87,24 @@ class W4AXLinear(nn.Module):
 
     def _forward_avx2(self, x: torch.Tensor) -> torch.Tensor:
         ops = avx2_kernels()
-        x2 = x.reshape(-1, self.in_features).to(torch.float32)
-        bias = None if self.bias is None else self.bias.to(torch.float32)
         bits = self.precision.bits
-        if bits == 16 and x2.shape[0] <= FEW_TOKENS:
-            y = ops.w4_f32_linear(x2, self.qweight, self.scales, bias, self.group_size)
-        elif bits == 16:
-            weight = ops.dequantize(self.qweight, self.scales, self.group_size, self.in_features)
-            y = nn.functional.linear(x2, weight, bias)
-        else:
-            q, scale, zero = ops.quantize_per_token(x2, bits, self.qweight.shape[1] * 2)
-            y = ops.w4_u8_linear(
-                q, scale, zero, self.qweight, self.scales, self.zero_point_correction, bias, self.group_size
+        if bits != 16:
+            return ops.w4_u8_forward(
+                x, bits, self.qweight, self.scales, self.zero_point_correction, self._bias32, self.group_size
             )
+        x2 = x.reshape(-1, self.in_features).to(torch.float32)
+        if x2.shape[0] <= FEW_TOKENS:
+            y = ops.w4_f32_linear(x2, self.qweight, self.scales, self._bias32, self.group_size)
+        else:
+            weight = ops.dequantize(self.qweight, self.scales, self.group_size, self.in_features)
+            y = nn.functional.linear(x2, weight, self._bias32)
         return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    @property
+    def _bias32(self) -> torch.Tensor | None:
+        if self.bias is None or self.bias.dtype == torch.float32:
+            return self.bias
+        return self.bias.to(torch.float32)
 
     def extra_repr(self) -> str:
         """Shape, group size and current activation bits."""

@@ -141,7 +141,7 @@ constexpr int64_t kPanelRows = 16;
 // Four output rows x two tokens over the whole input width, integer dot products per 64 values
 // widened to int32 and scaled per group in float. GC: 64-value chunks per group (0: runtime).
 template <int GC>
-inline void micro_4x2(const uint8_t* x0, const uint8_t* x1, const int8_t* w, int64_t padded, const float* s,
+__attribute__((always_inline)) inline void micro_4x2(const uint8_t* x0, const uint8_t* x1, const int8_t* w, int64_t padded, const float* s,
                       int64_t groups, int64_t gc, __m256 (&acc)[4][2]) {
   const __m256i ones = _mm256_set1_epi16(1);
   const int64_t chunks = GC ? GC : gc;
@@ -191,6 +191,54 @@ inline void micro_4x2(const uint8_t* x0, const uint8_t* x1, const int8_t* w, int
   acc[2][0] = c20; acc[2][1] = c21; acc[3][0] = c30; acc[3][1] = c31;
 }
 
+// What every row block of one w4_u8_linear call shares.
+struct U8LinearArgs {
+  const uint8_t* q;  // [m, padded] activations
+  const float* xs;   // [m] activation scales
+  const float* xz;   // [m] activation zero points
+  const float* corr; // [n] zero-point correction per output
+  const float* bias; // [n] or nullptr
+  float* out;        // [m, n]
+  int64_t m, n, padded, groups, gc;
+};
+
+// Four unpacked weight rows (the last block of a layer may hold fewer real ones).
+struct Block4 {
+  const int8_t* w;  // [4, padded]
+  const float* s;   // [4, groups]
+  int64_t col0, cols;
+};
+
+// One row block against every token, two tokens at a time; the block's weights stay in L1.
+template <int GC>
+void block_all_tokens(const U8LinearArgs& a, const Block4& blk) {
+  for (int64_t t = 0; t < a.m; t += 2) {
+    const int64_t tokens = std::min<int64_t>(2, a.m - t);
+    const uint8_t* x0 = a.q + t * a.padded;
+    const uint8_t* x1 = tokens == 2 ? x0 + a.padded : x0;
+    __m256 acc[4][2];
+    for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    micro_4x2<GC>(x0, x1, blk.w, a.padded, blk.s, a.groups, a.gc, acc);
+    for (int64_t u = 0; u < tokens; ++u) {
+      const int64_t tt = t + u;
+      const __m128 sums = hsum4(acc[0][u], acc[1][u], acc[2][u], acc[3][u]);
+      if (blk.cols == 4) {
+        __m128 y = _mm_fnmadd_ps(_mm_set1_ps(a.xz[tt]), _mm_loadu_ps(a.corr + blk.col0), sums);
+        y = _mm_mul_ps(_mm_set1_ps(a.xs[tt]), y);
+        if (a.bias) y = _mm_add_ps(y, _mm_loadu_ps(a.bias + blk.col0));
+        _mm_storeu_ps(a.out + tt * a.n + blk.col0, y);
+      } else {
+        alignas(16) float lanes[4];
+        _mm_store_ps(lanes, sums);
+        for (int64_t r = 0; r < blk.cols; ++r) {
+          const int64_t col = blk.col0 + r;
+          a.out[tt * a.n + col] = a.xs[tt] * (lanes[r] - a.xz[tt] * a.corr[col]) + (a.bias ? a.bias[col] : 0.0f);
+        }
+      }
+    }
+  }
+}
+
 // y[m, n] = scale[m] * (sum_g s[n, g] * <q[m, g], w[n, g]> - zero[m] * corr[n]) + bias[n]
 torch::Tensor w4_u8_linear(torch::Tensor q, torch::Tensor scale, torch::Tensor zero, torch::Tensor packed,
                            torch::Tensor scales, torch::Tensor corr, c10::optional<torch::Tensor> bias,
@@ -212,6 +260,7 @@ torch::Tensor w4_u8_linear(torch::Tensor q, torch::Tensor scale, torch::Tensor z
   float* op = out.data_ptr<float>();
   const int64_t gc = group / 64;
   const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
+  const U8LinearArgs args{qp, xs, xz, cp, bp, op, m, n, padded, groups, gc};
   at::parallel_for(0, panels, 1, [&](int64_t begin, int64_t end) {
     std::vector<int8_t> w(static_cast<size_t>(kPanelRows * padded));
     std::vector<float> s(static_cast<size_t>(kPanelRows * groups));
@@ -227,44 +276,31 @@ torch::Tensor w4_u8_linear(torch::Tensor q, torch::Tensor scale, torch::Tensor z
         std::fill(w.begin() + r * padded, w.begin() + (r + 1) * padded, 0);
         std::fill(s.begin() + r * groups, s.begin() + (r + 1) * groups, 0.0f);
       }
-      for (int64_t t = 0; t < m; t += 2) {
-        const int64_t tokens = std::min<int64_t>(2, m - t);
-        const uint8_t* x0 = qp + t * padded;
-        const uint8_t* x1 = tokens == 2 ? x0 + padded : x0;
-        for (int64_t b = 0; b < blocks; ++b) {
-          __m256 acc[4][2];
-          for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-          const int8_t* wb = w.data() + b * 4 * padded;
-          const float* s0 = s.data() + b * 4 * groups;
-          switch (gc) {
-            case 1: micro_4x2<1>(x0, x1, wb, padded, s0, groups, gc, acc); break;
-            case 2: micro_4x2<2>(x0, x1, wb, padded, s0, groups, gc, acc); break;
-            default: micro_4x2<0>(x0, x1, wb, padded, s0, groups, gc, acc); break;
-          }
-          const int64_t cols = std::min<int64_t>(4, rows - b * 4);
-          const int64_t col0 = n0 + b * 4;
-          for (int64_t u = 0; u < tokens; ++u) {
-            const int64_t tt = t + u;
-            const __m128 sums = hsum4(acc[0][u], acc[1][u], acc[2][u], acc[3][u]);
-            if (cols == 4) {
-              __m128 y = _mm_fnmadd_ps(_mm_set1_ps(xz[tt]), _mm_loadu_ps(cp + col0), sums);
-              y = _mm_mul_ps(_mm_set1_ps(xs[tt]), y);
-              if (bp) y = _mm_add_ps(y, _mm_loadu_ps(bp + col0));
-              _mm_storeu_ps(op + tt * n + col0, y);
-            } else {
-              alignas(16) float lanes[4];
-              _mm_store_ps(lanes, sums);
-              for (int64_t r = 0; r < cols; ++r) {
-                const int64_t col = col0 + r;
-                op[tt * n + col] = xs[tt] * (lanes[r] - xz[tt] * cp[col]) + (bp ? bp[col] : 0.0f);
-              }
-            }
-          }
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t cols = std::min<int64_t>(4, rows - b * 4);
+        const Block4 block{w.data() + b * 4 * padded, s.data() + b * 4 * groups, n0 + b * 4, cols};
+        switch (gc) {
+          case 1: block_all_tokens<1>(args, block); break;
+          case 2: block_all_tokens<2>(args, block); break;
+          default: block_all_tokens<0>(args, block); break;
         }
       }
     }
   });
   return out;
+}
+
+// The whole quantized-activation forward of one layer in a single call (one crossing from Python):
+// x [..., K] of any float dtype -> y [..., N] of x's dtype.
+torch::Tensor w4_u8_forward(torch::Tensor x, int64_t bits, torch::Tensor packed, torch::Tensor scales,
+                            torch::Tensor corr, c10::optional<torch::Tensor> bias, int64_t group) {
+  const int64_t k = x.size(-1), n = packed.size(0);
+  auto x2 = x.reshape({-1, k}).to(torch::kFloat32);
+  auto quantized = quantize_per_token(x2, bits, packed.size(1) * 2);
+  auto y = w4_u8_linear(quantized[0], quantized[1], quantized[2], packed, scales, corr, bias, group);
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = n;
+  return y.reshape(shape).to(x.scalar_type());
 }
 
 // y = x @ deq(W)^T + b for few tokens: rows are dequantized into an L1-sized scratch block and
@@ -352,6 +388,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.doc() = "W4AX CPU kernels (AVX2)";
   mod.def("quantize_per_token", &quantize_per_token, "per-token asymmetric activation quantization");
   mod.def("w4_u8_linear", &w4_u8_linear, "int4-weight x uint8-activation linear with group scales");
+  mod.def("w4_u8_forward", &w4_u8_forward, "quantize activations per token and run w4_u8_linear, any leading dims");
   mod.def("w4_f32_linear", &w4_f32_linear, "int4-weight x float32-activation linear for few tokens");
   mod.def("dequantize", &dequantize, "int4 weight to float32");
 }
