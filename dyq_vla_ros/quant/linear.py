@@ -10,9 +10,10 @@ from dyq_vla_ros.quant.errors import QuantizationError
 from dyq_vla_ros.quant.kernels import avx2_kernels, resolve_backend
 from dyq_vla_ros.quant.weights import dequantize_int4, quantize_int4, unpack_int4
 
-FEW_TOKENS = 32
-"""Up to this many rows the 16-bit path reads the 4-bit weight directly; above, a float scratch
-copy of the weight and the BLAS GEMM are faster (measured on this project's AVX2 CPU)."""
+FEW_TOKENS = 128
+"""Up to this many rows the 16-bit path reads the 4-bit weight directly (the action expert's
+chunk); above (vision and prefix), a float scratch copy of the weight and the BLAS GEMM are as
+fast or faster (measured on this project's AVX2 CPU)."""
 
 
 class ActivationPrecision:
@@ -92,13 +93,10 @@ class W4AXLinear(nn.Module):
             return ops.w4_u8_forward(
                 x, bits, self.qweight, self.scales, self.zero_point_correction, self._bias32, self.group_size
             )
-        x2 = x.reshape(-1, self.in_features).to(torch.float32)
-        if x2.shape[0] <= FEW_TOKENS:
-            y = ops.w4_f32_linear(x2, self.qweight, self.scales, self._bias32, self.group_size)
-        else:
-            weight = ops.dequantize(self.qweight, self.scales, self.group_size, self.in_features)
-            y = nn.functional.linear(x2, weight, self._bias32)
-        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+        if x.numel() <= FEW_TOKENS * self.in_features:
+            return ops.w4_f32_forward(x, self.qweight, self.scales, self._bias32, self.group_size)
+        weight = ops.dequantize(self.qweight, self.scales, self.group_size, self.in_features)
+        return nn.functional.linear(x.to(torch.float32), weight, self._bias32).to(x.dtype)
 
     @property
     def _bias32(self) -> torch.Tensor | None:

@@ -303,22 +303,51 @@ torch::Tensor w4_u8_forward(torch::Tensor x, int64_t bits, torch::Tensor packed,
   return y.reshape(shape).to(x.scalar_type());
 }
 
-// y = x @ deq(W)^T + b for few tokens: rows are dequantized into an L1-sized scratch block and
-// reused across the tokens, so the weight is read once, at 4 bits.
+// Four float weight rows against two tokens over the whole width (eight accumulators in registers).
+__attribute__((always_inline)) inline void micro_f32_4x2(const float* x0, const float* x1, const float* w,
+                                                         int64_t padded, __m256 (&acc)[4][2]) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  const float* w1 = w + padded;
+  const float* w2 = w + 2 * padded;
+  const float* w3 = w + 3 * padded;
+  for (int64_t j = 0; j < padded; j += 8) {
+    const __m256 a = _mm256_loadu_ps(x0 + j), b = _mm256_loadu_ps(x1 + j);
+    __m256 v = _mm256_loadu_ps(w + j);
+    c00 = _mm256_fmadd_ps(a, v, c00);
+    c01 = _mm256_fmadd_ps(b, v, c01);
+    v = _mm256_loadu_ps(w1 + j);
+    c10 = _mm256_fmadd_ps(a, v, c10);
+    c11 = _mm256_fmadd_ps(b, v, c11);
+    v = _mm256_loadu_ps(w2 + j);
+    c20 = _mm256_fmadd_ps(a, v, c20);
+    c21 = _mm256_fmadd_ps(b, v, c21);
+    v = _mm256_loadu_ps(w3 + j);
+    c30 = _mm256_fmadd_ps(a, v, c30);
+    c31 = _mm256_fmadd_ps(b, v, c31);
+  }
+  acc[0][0] = c00; acc[0][1] = c01; acc[1][0] = c10; acc[1][1] = c11;
+  acc[2][0] = c20; acc[2][1] = c21; acc[3][0] = c30; acc[3][1] = c31;
+}
+
+constexpr int64_t kF32Tokens = 2;
+
+// y = x @ deq(W)^T + b: each block of four rows is dequantized into an L1-sized float scratch
+// and every token passes over it, three at a time, so the weight is read once, at 4 bits.
 torch::Tensor w4_f32_linear(torch::Tensor x, torch::Tensor packed, torch::Tensor scales,
                             c10::optional<torch::Tensor> bias, int64_t group) {
   TORCH_CHECK(x.dim() == 2 && x.scalar_type() == torch::kFloat32, "x must be a 2-D float32 tensor");
+  TORCH_CHECK(scales.scalar_type() == torch::kHalf, "float16 group scales expected");
   TORCH_CHECK(group % 64 == 0, "group size must be a multiple of 64");
   x = x.contiguous();
   const int64_t m = x.size(0), k = x.size(1), n = packed.size(0), padded = packed.size(1) * 2;
   const int64_t groups = scales.size(1);
   TORCH_CHECK(groups * group == padded && padded >= k, "shapes of x, packed and scales disagree");
-  auto sc = scales.to(torch::kFloat32).contiguous();
+  auto sc = scales.contiguous();
   auto xpad = k == padded ? x : torch::constant_pad_nd(x, {0, padded - k});
   auto out = torch::empty({m, n}, torch::kFloat32);
   const float* xp = xpad.data_ptr<float>();
   const uint8_t* wp = packed.data_ptr<uint8_t>();
-  const float* sp = sc.data_ptr<float>();
+  const uint16_t* sp = reinterpret_cast<const uint16_t*>(sc.data_ptr<at::Half>());
   const float* bp = bias.has_value() ? bias->data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();
   const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
@@ -332,27 +361,44 @@ torch::Tensor w4_f32_linear(torch::Tensor x, torch::Tensor packed, torch::Tensor
         unpack_row(wp + (n0 + r) * (padded / 2), padded, group, wi.data());
         float* dst = w.data() + r * padded;
         for (int64_t g = 0; g < groups; ++g) {
-          const float s = sp[(n0 + r) * groups + g];
-          for (int64_t j = g * group; j < (g + 1) * group; ++j) dst[j] = static_cast<float>(wi[j]) * s;
+          const __m256 s = _mm256_set1_ps(_cvtsh_ss(sp[(n0 + r) * groups + g]));
+          for (int64_t j = g * group; j < (g + 1) * group; j += 8) {
+            const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(wi.data() + j));
+            _mm256_storeu_ps(dst + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes)), s));
+          }
         }
       }
       for (int64_t r = rows; r < kRowBlock; ++r) std::fill(w.begin() + r * padded, w.begin() + (r + 1) * padded, 0.0f);
-      for (int64_t t = 0; t < m; ++t) {
-        const float* xr = xp + t * padded;
-        __m256 f0 = _mm256_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
-        for (int64_t j = 0; j < padded; j += 8) {
-          __m256 xv = _mm256_loadu_ps(xr + j);
-          f0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w.data() + j), f0);
-          f1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w.data() + padded + j), f1);
-          f2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w.data() + 2 * padded + j), f2);
-          f3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w.data() + 3 * padded + j), f3);
+      for (int64_t t = 0; t < m; t += kF32Tokens) {
+        const int64_t tokens = std::min<int64_t>(kF32Tokens, m - t);
+        const float* x0 = xp + t * padded;
+        __m256 acc[4][kF32Tokens];
+        micro_f32_4x2(x0, tokens == 2 ? x0 + padded : x0, w.data(), padded, acc);
+        for (int64_t u = 0; u < tokens; ++u) {
+          const __m128 sums = hsum4(acc[0][u], acc[1][u], acc[2][u], acc[3][u]);
+          float* dst = op + (t + u) * n + n0;
+          if (rows == 4) {
+            _mm_storeu_ps(dst, bp ? _mm_add_ps(sums, _mm_loadu_ps(bp + n0)) : sums);
+          } else {
+            alignas(16) float lanes[4];
+            _mm_store_ps(lanes, sums);
+            for (int64_t r = 0; r < rows; ++r) dst[r] = lanes[r] + (bp ? bp[n0 + r] : 0.0f);
+          }
         }
-        const float sums[kRowBlock] = {hsum(f0), hsum(f1), hsum(f2), hsum(f3)};
-        for (int64_t r = 0; r < rows; ++r) op[t * n + n0 + r] = sums[r] + (bp ? bp[n0 + r] : 0.0f);
       }
     }
   });
   return out;
+}
+
+// The 16-bit-activation forward of one layer in a single call: x [..., K] -> y [..., N], x's dtype.
+torch::Tensor w4_f32_forward(torch::Tensor x, torch::Tensor packed, torch::Tensor scales,
+                             c10::optional<torch::Tensor> bias, int64_t group) {
+  const int64_t k = x.size(-1), n = packed.size(0);
+  auto y = w4_f32_linear(x.reshape({-1, k}).to(torch::kFloat32), packed, scales, bias, group);
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = n;
+  return y.reshape(shape).to(x.scalar_type());
 }
 
 // Float weight [N, K] from the packed values and group scales (a scratch copy for one call).
@@ -389,6 +435,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("quantize_per_token", &quantize_per_token, "per-token asymmetric activation quantization");
   mod.def("w4_u8_linear", &w4_u8_linear, "int4-weight x uint8-activation linear with group scales");
   mod.def("w4_u8_forward", &w4_u8_forward, "quantize activations per token and run w4_u8_linear, any leading dims");
-  mod.def("w4_f32_linear", &w4_f32_linear, "int4-weight x float32-activation linear for few tokens");
+  mod.def("w4_f32_linear", &w4_f32_linear, "int4-weight x float32-activation linear");
+  mod.def("w4_f32_forward", &w4_f32_forward, "w4_f32_linear on any leading dims, in x's dtype");
   mod.def("dequantize", &dequantize, "int4 weight to float32");
 }
