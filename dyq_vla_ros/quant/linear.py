@@ -10,11 +10,6 @@ from dyq_vla_ros.quant.errors import QuantizationError
 from dyq_vla_ros.quant.kernels import avx2_kernels, resolve_backend
 from dyq_vla_ros.quant.weights import dequantize_int4, quantize_int4, unpack_int4
 
-FEW_TOKENS = 128
-"""Up to this many rows the 16-bit path reads the 4-bit weight directly (the action expert's
-chunk); above (vision and prefix), a float scratch copy of the weight and the BLAS GEMM are as
-fast or faster (measured on this project's AVX2 CPU)."""
-
 
 class ActivationPrecision:
     """The activation bit width shared by every W4AX layer of one model; set it once to switch all."""
@@ -38,9 +33,10 @@ class W4AXLinear(nn.Module):
     """Linear layer computing with 4-bit group-quantized weights and switchable activation bits.
 
     The packed 4-bit weight is the only weight copy. Backends: `avx2` runs the C++ kernels
-    (activations quantized per token to uint8 and multiplied with the int4 weight in integer
-    arithmetic; 16-bit activations use a per-call float scratch of the weight); `torch` and
-    `reference` dequantize on the fly and fake-quantize the input, the accuracy oracle.
+    (2/4/8 bits: activations quantized per token to uint8 and multiplied with the int4 weight in
+    integer arithmetic; 16 bits: each block of four weight rows dequantized into an L1 scratch
+    and multiplied in float32); `torch` and `reference` dequantize on the fly and fake-quantize
+    the input, the accuracy oracle.
     """
 
     def __init__(
@@ -93,10 +89,7 @@ class W4AXLinear(nn.Module):
             return ops.w4_u8_forward(
                 x, bits, self.qweight, self.scales, self.zero_point_correction, self._bias32, self.group_size
             )
-        if x.numel() <= FEW_TOKENS * self.in_features:
-            return ops.w4_f32_forward(x, self.qweight, self.scales, self._bias32, self.group_size)
-        weight = ops.dequantize(self.qweight, self.scales, self.group_size, self.in_features)
-        return nn.functional.linear(x.to(torch.float32), weight, self._bias32).to(x.dtype)
+        return ops.w4_f32_forward(x, self.qweight, self.scales, self._bias32, self.group_size)
 
     @property
     def _bias32(self) -> torch.Tensor | None:

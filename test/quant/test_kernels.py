@@ -8,7 +8,6 @@ from torch import nn
 
 from dyq_vla_ros.quant import ActivationPrecision, QuantizationError, W4AXLinear, quantize_model
 from dyq_vla_ros.quant.kernels import avx2_kernels, resolve_backend
-from dyq_vla_ros.quant.linear import FEW_TOKENS
 
 AVX2_CPU = platform.machine().lower() in ("x86_64", "amd64") and torch.backends.cpu.get_cpu_capability() in (
     "AVX2",
@@ -39,8 +38,8 @@ def test_backend_resolution():
     [
         (1, 64, 8, 64, True),
         (11, 96, 257, 64, True),  # padded input, odd output count (row blocks of 4)
-        (FEW_TOKENS, 256, 96, 128, False),
-        (FEW_TOKENS + 1, 256, 96, 64, True),  # the 16-bit path switches to the scratch GEMM
+        (128, 256, 96, 128, False),  # groups of two 64-value chunks
+        (129, 256, 96, 64, True),
         (300, 130, 40, 64, True),
     ],
 )

@@ -1,5 +1,6 @@
-// W4AX CPU kernels (x86-64 AVX2): per-token activation quantization, int4 x uint8 GEMM with
-// group scales, and a fused int4 dequantization for the 16-bit activation mode.
+// W4AX CPU kernels (x86-64 AVX2): per-token activation quantization, an int4 x uint8 GEMM with
+// group scales (2/4/8-bit activations) and an int4 x float32 GEMM (16-bit activations). Both keep
+// a few unpacked weight rows in L1 and pass every token over them in register blocks.
 //
 // Weight layout (see quant/weights.py): for each group of G values of a row, byte j holds value
 // j in its low nibble and value j + G/2 in its high nibble, as (q + 8) with q in [-8, 7]. Splitting
@@ -303,33 +304,39 @@ torch::Tensor w4_u8_forward(torch::Tensor x, int64_t bits, torch::Tensor packed,
   return y.reshape(shape).to(x.scalar_type());
 }
 
-// Four float weight rows against two tokens over the whole width (eight accumulators in registers).
-__attribute__((always_inline)) inline void micro_f32_4x2(const float* x0, const float* x1, const float* w,
-                                                         int64_t padded, __m256 (&acc)[4][2]) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+// Four float weight rows against three tokens over the whole width: twelve accumulators, three
+// inputs and one weight vector fill the sixteen AVX2 registers.
+__attribute__((always_inline)) inline void micro_f32_4x3(const float* x0, const float* x1, const float* x2,
+                                                         const float* w, int64_t padded, __m256 (&acc)[4][3]) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+  __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
   const float* w1 = w + padded;
   const float* w2 = w + 2 * padded;
   const float* w3 = w + 3 * padded;
   for (int64_t j = 0; j < padded; j += 8) {
-    const __m256 a = _mm256_loadu_ps(x0 + j), b = _mm256_loadu_ps(x1 + j);
+    const __m256 a = _mm256_loadu_ps(x0 + j), b = _mm256_loadu_ps(x1 + j), c = _mm256_loadu_ps(x2 + j);
     __m256 v = _mm256_loadu_ps(w + j);
     c00 = _mm256_fmadd_ps(a, v, c00);
     c01 = _mm256_fmadd_ps(b, v, c01);
+    c02 = _mm256_fmadd_ps(c, v, c02);
     v = _mm256_loadu_ps(w1 + j);
     c10 = _mm256_fmadd_ps(a, v, c10);
     c11 = _mm256_fmadd_ps(b, v, c11);
+    c12 = _mm256_fmadd_ps(c, v, c12);
     v = _mm256_loadu_ps(w2 + j);
     c20 = _mm256_fmadd_ps(a, v, c20);
     c21 = _mm256_fmadd_ps(b, v, c21);
+    c22 = _mm256_fmadd_ps(c, v, c22);
     v = _mm256_loadu_ps(w3 + j);
     c30 = _mm256_fmadd_ps(a, v, c30);
     c31 = _mm256_fmadd_ps(b, v, c31);
+    c32 = _mm256_fmadd_ps(c, v, c32);
   }
-  acc[0][0] = c00; acc[0][1] = c01; acc[1][0] = c10; acc[1][1] = c11;
-  acc[2][0] = c20; acc[2][1] = c21; acc[3][0] = c30; acc[3][1] = c31;
+  acc[0][0] = c00; acc[0][1] = c01; acc[0][2] = c02; acc[1][0] = c10; acc[1][1] = c11; acc[1][2] = c12;
+  acc[2][0] = c20; acc[2][1] = c21; acc[2][2] = c22; acc[3][0] = c30; acc[3][1] = c31; acc[3][2] = c32;
 }
 
-constexpr int64_t kF32Tokens = 2;
+constexpr int64_t kF32Tokens = 3;
 
 // y = x @ deq(W)^T + b: each block of four rows is dequantized into an L1-sized float scratch
 // and every token passes over it, three at a time, so the weight is read once, at 4 bits.
@@ -372,8 +379,10 @@ torch::Tensor w4_f32_linear(torch::Tensor x, torch::Tensor packed, torch::Tensor
       for (int64_t t = 0; t < m; t += kF32Tokens) {
         const int64_t tokens = std::min<int64_t>(kF32Tokens, m - t);
         const float* x0 = xp + t * padded;
+        const float* x1 = tokens > 1 ? x0 + padded : x0;  // missing tokens repeat the first; not stored
+        const float* x2 = tokens > 2 ? x0 + 2 * padded : x0;
         __m256 acc[4][kF32Tokens];
-        micro_f32_4x2(x0, tokens == 2 ? x0 + padded : x0, w.data(), padded, acc);
+        micro_f32_4x3(x0, x1, x2, w.data(), padded, acc);
         for (int64_t u = 0; u < tokens; ++u) {
           const __m128 sums = hsum4(acc[0][u], acc[1][u], acc[2][u], acc[3][u]);
           float* dst = op + (t + u) * n + n0;
@@ -401,35 +410,6 @@ torch::Tensor w4_f32_forward(torch::Tensor x, torch::Tensor packed, torch::Tenso
   return y.reshape(shape).to(x.scalar_type());
 }
 
-// Float weight [N, K] from the packed values and group scales (a scratch copy for one call).
-torch::Tensor dequantize(torch::Tensor packed, torch::Tensor scales, int64_t group, int64_t in_features) {
-  const int64_t n = packed.size(0), padded = packed.size(1) * 2, groups = scales.size(1);
-  TORCH_CHECK(groups * group == padded, "shapes of packed and scales disagree");
-  auto sc = scales.to(torch::kFloat32).contiguous();
-  auto out = torch::empty({n, in_features}, torch::kFloat32);
-  const uint8_t* wp = packed.data_ptr<uint8_t>();
-  const float* sp = sc.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  const int64_t half = group / 2;
-  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
-    std::vector<float> row(static_cast<size_t>(padded));
-    for (int64_t r = begin; r < end; ++r) {
-      const uint8_t* src = wp + r * (padded / 2);
-      for (int64_t g = 0; g < groups; ++g) {
-        const float s = sp[r * groups + g];
-        const uint8_t* b = src + g * half;
-        float* dst = row.data() + g * group;
-        for (int64_t j = 0; j < half; ++j) {
-          dst[j] = static_cast<float>(static_cast<int>(b[j] & 0x0F) - 8) * s;
-          dst[j + half] = static_cast<float>(static_cast<int>(b[j] >> 4) - 8) * s;
-        }
-      }
-      std::copy(row.begin(), row.begin() + in_features, op + r * in_features);
-    }
-  });
-  return out;
-}
-
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.doc() = "W4AX CPU kernels (AVX2)";
   mod.def("quantize_per_token", &quantize_per_token, "per-token asymmetric activation quantization");
@@ -437,5 +417,4 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("w4_u8_forward", &w4_u8_forward, "quantize activations per token and run w4_u8_linear, any leading dims");
   mod.def("w4_f32_linear", &w4_f32_linear, "int4-weight x float32-activation linear");
   mod.def("w4_f32_forward", &w4_f32_forward, "w4_f32_linear on any leading dims, in x's dtype");
-  mod.def("dequantize", &dequantize, "int4 weight to float32");
 }
