@@ -291,6 +291,13 @@ torch::Tensor w4_u8_linear(torch::Tensor q, torch::Tensor scale, torch::Tensor z
   return out;
 }
 
+// y [M, N] back to x's leading dims and dtype.
+static torch::Tensor like_input(const torch::Tensor& y, const torch::Tensor& x, int64_t n) {
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = n;
+  return y.reshape(shape).to(x.scalar_type());
+}
+
 // The whole quantized-activation forward of one layer in a single call (one crossing from Python):
 // x [..., K] of any float dtype -> y [..., N] of x's dtype.
 torch::Tensor w4_u8_forward(torch::Tensor x, int64_t bits, torch::Tensor packed, torch::Tensor scales,
@@ -298,10 +305,7 @@ torch::Tensor w4_u8_forward(torch::Tensor x, int64_t bits, torch::Tensor packed,
   const int64_t k = x.size(-1), n = packed.size(0);
   auto x2 = x.reshape({-1, k}).to(torch::kFloat32);
   auto quantized = quantize_per_token(x2, bits, packed.size(1) * 2);
-  auto y = w4_u8_linear(quantized[0], quantized[1], quantized[2], packed, scales, corr, bias, group);
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = n;
-  return y.reshape(shape).to(x.scalar_type());
+  return like_input(w4_u8_linear(quantized[0], quantized[1], quantized[2], packed, scales, corr, bias, group), x, n);
 }
 
 // Four float weight rows against three tokens over the whole width: twelve accumulators, three
@@ -315,22 +319,18 @@ __attribute__((always_inline)) inline void micro_f32_4x3(const float* x0, const 
   const float* w3 = w + 3 * padded;
   for (int64_t j = 0; j < padded; j += 8) {
     const __m256 a = _mm256_loadu_ps(x0 + j), b = _mm256_loadu_ps(x1 + j), c = _mm256_loadu_ps(x2 + j);
-    __m256 v = _mm256_loadu_ps(w + j);
-    c00 = _mm256_fmadd_ps(a, v, c00);
-    c01 = _mm256_fmadd_ps(b, v, c01);
-    c02 = _mm256_fmadd_ps(c, v, c02);
-    v = _mm256_loadu_ps(w1 + j);
-    c10 = _mm256_fmadd_ps(a, v, c10);
-    c11 = _mm256_fmadd_ps(b, v, c11);
-    c12 = _mm256_fmadd_ps(c, v, c12);
-    v = _mm256_loadu_ps(w2 + j);
-    c20 = _mm256_fmadd_ps(a, v, c20);
-    c21 = _mm256_fmadd_ps(b, v, c21);
-    c22 = _mm256_fmadd_ps(c, v, c22);
-    v = _mm256_loadu_ps(w3 + j);
-    c30 = _mm256_fmadd_ps(a, v, c30);
-    c31 = _mm256_fmadd_ps(b, v, c31);
-    c32 = _mm256_fmadd_ps(c, v, c32);
+#define DYQ_F32_ROW(W, C0, C1, C2)                   \
+  {                                                  \
+    const __m256 v = _mm256_loadu_ps(W + j);         \
+    C0 = _mm256_fmadd_ps(a, v, C0);                  \
+    C1 = _mm256_fmadd_ps(b, v, C1);                  \
+    C2 = _mm256_fmadd_ps(c, v, C2);                  \
+  }
+    DYQ_F32_ROW(w, c00, c01, c02)
+    DYQ_F32_ROW(w1, c10, c11, c12)
+    DYQ_F32_ROW(w2, c20, c21, c22)
+    DYQ_F32_ROW(w3, c30, c31, c32)
+#undef DYQ_F32_ROW
   }
   acc[0][0] = c00; acc[0][1] = c01; acc[0][2] = c02; acc[1][0] = c10; acc[1][1] = c11; acc[1][2] = c12;
   acc[2][0] = c20; acc[2][1] = c21; acc[2][2] = c22; acc[3][0] = c30; acc[3][1] = c31; acc[3][2] = c32;
@@ -404,10 +404,7 @@ torch::Tensor w4_f32_linear(torch::Tensor x, torch::Tensor packed, torch::Tensor
 torch::Tensor w4_f32_forward(torch::Tensor x, torch::Tensor packed, torch::Tensor scales,
                              c10::optional<torch::Tensor> bias, int64_t group) {
   const int64_t k = x.size(-1), n = packed.size(0);
-  auto y = w4_f32_linear(x.reshape({-1, k}).to(torch::kFloat32), packed, scales, bias, group);
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = n;
-  return y.reshape(shape).to(x.scalar_type());
+  return like_input(w4_f32_linear(x.reshape({-1, k}).to(torch::kFloat32), packed, scales, bias, group), x, n);
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
