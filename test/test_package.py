@@ -2,6 +2,7 @@
 
 import ast
 import configparser
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -165,3 +166,16 @@ def test_the_prepared_cuda_check_uses_only_existing_cli_options():
         argv = shlex.split(line.split("-m dyq_vla_ros.cli ", 1)[1].replace('"$OUT', '"/tmp'))
         args = build_parser().parse_args(argv)
         assert args.device == "cuda" and args.json.startswith("/tmp/")
+
+
+def test_the_vision_probe_runs_and_reports_held_out_errors(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "probe.json"
+    args = ["--layouts", "6", "--eval", "4", "--minutes", "0.01", "--batch", "2", "--threads", "1"]
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "vision_probe.py"), *args, "--json", str(out)], check=True)
+    record = json.loads(out.read_text())
+    assert record["layouts"] == 6 and record["steps"] >= 1
+    for split in ("train", "held_out"):
+        assert 0.0 < record[split]["peg_mm_median"] < 1000.0 and 0.0 < record[split]["hole_mm_median"] < 1000.0
