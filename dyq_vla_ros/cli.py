@@ -164,6 +164,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit_min * 60.0,
         aux_weight=args.aux_weight,
         shift_px=args.augment_shift,
+        vision_layouts=args.vision_layouts,
+        vision_steps=args.vision_steps,
     )
     result = train(Path(args.data), Path(args.out), config)
     print(json.dumps({"out": str(result.out_dir), "steps": result.steps, "final_loss": result.final_loss,
@@ -357,6 +359,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--augment-shift", type=int, default=0, help="random image shifts of up to N pixels (0: off)")
     tr.add_argument(
         "--aux-weight", type=float, default=1.0, help="weight of the auxiliary peg/hole localisation loss (0: off)"
+    )
+    tr.add_argument(
+        "--vision-layouts",
+        type=int,
+        default=20000,
+        help="rendered layouts for the vision tower's localisation pretraining",
+    )
+    tr.add_argument(
+        "--vision-steps", type=int, default=0, help="steps of that pretraining before flow matching (0: off)"
     )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")

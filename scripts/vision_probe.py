@@ -20,56 +20,23 @@ import numpy as np
 import torch
 from transformers import SiglipVisionConfig, SiglipVisionModel
 
-from dyq_vla_ros.sim.env import PegInHoleEnv
-from dyq_vla_ros.sim.scene import COLOURS
 from dyq_vla_ros.sim.seeds import eval_seeds, train_seeds
-from dyq_vla_ros.training.data import resize_image
+from dyq_vla_ros.training.vision import PatchLocaliser, localisation_error_mm, render_layouts
 
-COLOUR_NAMES = list(COLOURS)
 IMAGE_MEAN, IMAGE_STD = 0.5, 0.5
 
 
-def render_layouts(seeds: list[int], image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Images [N,S,S,3] of each seed's first frame, targets [N,16] (peg xy, block xy per colour), mask [N,16]."""
-    env = PegInHoleEnv()
-    images, targets, masks = [], [], []
-    for seed in seeds:
-        obs = env.reset(seed)
-        images.append(resize_image(obs.image, image_size))
-        target, mask = np.zeros(16, np.float32), np.zeros(16, np.float32)
-        for c, name in enumerate(COLOUR_NAMES):
-            for peg in env.scene.pegs:
-                if peg.colour == name:
-                    target[4 * c : 4 * c + 2], mask[4 * c : 4 * c + 2] = peg.pos[:2], 1.0
-            for block in env.scene.blocks:
-                if block.colour == name:
-                    target[4 * c + 2 : 4 * c + 4], mask[4 * c + 2 : 4 * c + 4] = block.xy, 1.0
-        targets.append(target)
-        masks.append(mask)
-    return np.stack(images), np.stack(targets), np.stack(masks)
-
-
-class Probe(torch.nn.Module):
-    """A SigLIP vision tower and a linear read-out of all its patch tokens."""
-
-    def __init__(self, image_size: int, patch: int, hidden: int, layers: int) -> None:
-        super().__init__()
-        config = SiglipVisionConfig(
-            image_size=image_size,
-            patch_size=patch,
-            hidden_size=hidden,
-            intermediate_size=2 * hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=2,
-        )
-        self.tower = SiglipVisionModel(config)
-        tokens = (image_size // patch) ** 2
-        self.head = torch.nn.Linear(tokens * hidden, 16)
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Normalised positions [B,16] from normalised pixels [B,3,S,S]."""
-        states = self.tower(pixel_values=pixels).last_hidden_state
-        return self.head(states.flatten(1))
+def tower(image_size: int, patch: int, hidden: int, layers: int) -> SiglipVisionModel:
+    """A SigLIP vision tower of the policy's kind."""
+    config = SiglipVisionConfig(
+        image_size=image_size,
+        patch_size=patch,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+    )
+    return SiglipVisionModel(config)
 
 
 def pixels(images: np.ndarray) -> torch.Tensor:
@@ -95,48 +62,47 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     start = time.monotonic()
-    train_x, train_y, train_m = render_layouts(train_seeds(args.layouts), args.image_size)
-    test_x, test_y, test_m = render_layouts(eval_seeds(args.eval), args.image_size)
-    mean = (train_y * train_m).sum(0) / np.maximum(train_m.sum(0), 1)
-    std = np.sqrt(((train_y - mean) ** 2 * train_m).sum(0) / np.maximum(train_m.sum(0), 1)) + 1e-3
-    model = Probe(args.image_size, args.patch, args.hidden, args.layers)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    train = render_layouts(train_seeds(args.layouts), args.image_size)
+    test = render_layouts(eval_seeds(args.eval), args.image_size)
+    vision = tower(args.image_size, args.patch, args.hidden, args.layers)
+    localiser = PatchLocaliser((args.image_size // args.patch) ** 2, args.hidden, train)
+    opt = torch.optim.AdamW([*vision.parameters(), *localiser.parameters()], lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(0)
     render_s = time.monotonic() - start
 
-    def error_mm(x: np.ndarray, y: np.ndarray, m: np.ndarray) -> dict[str, float]:
-        model.eval()
+    def features(images: np.ndarray) -> torch.Tensor:
+        return vision(pixel_values=pixels(images)).last_hidden_state
+
+    def error_mm(idx: np.ndarray | None, layouts) -> dict[str, float]:
+        sub = layouts if idx is None else type(layouts)(layouts.images[idx], layouts.targets[idx], layouts.mask[idx])
+        vision.eval()
         with torch.no_grad():
-            pred = model(pixels(x)).numpy() * std + mean
-        model.train()
-        dist = np.hypot(pred[:, 0::2] - y[:, 0::2], pred[:, 1::2] - y[:, 1::2]) * 1000.0  # [N, 8] mm
-        present = m[:, 0::2] > 0
-        pegs, blocks = dist[:, 0::2][present[:, 0::2]], dist[:, 1::2][present[:, 1::2]]
-        return {"peg_mm_median": float(np.median(pegs)), "hole_mm_median": float(np.median(blocks))}
+            result = localisation_error_mm(features(sub.images), localiser, sub)
+        vision.train()
+        return result
 
     record: dict = {}
     step, next_eval, deadline = 0, time.monotonic(), time.monotonic() + 60.0 * args.minutes
     while True:
         now = time.monotonic()
         if now >= next_eval or now >= deadline:
-            idx = rng.choice(len(train_x), size=min(200, len(train_x)), replace=False)
             record = {
                 "patch": args.patch,
                 "layouts": args.layouts,
                 "steps": step,
                 "minutes": round((now - start - render_s) / 60.0, 2),
-                "train": error_mm(train_x[idx], train_y[idx], train_m[idx]),
-                "held_out": error_mm(test_x, test_y, test_m),
-                "spread_mm": float(np.median(np.hypot(std[0::2], std[1::2])) * 1000.0),
+                "train": error_mm(
+                    rng.choice(len(train.images), size=min(200, len(train.images)), replace=False), train
+                ),
+                "held_out": error_mm(None, test),
+                "spread_mm": float(np.median(np.hypot(localiser.std[0::2], localiser.std[1::2])) * 1000.0),
             }
             print(json.dumps(record), flush=True)
             next_eval = now + 120.0
             if now >= deadline:
                 break
-        idx = rng.integers(0, len(train_x), args.batch)
-        wanted = torch.from_numpy((train_y[idx] - mean) / std)
-        mask = torch.from_numpy(train_m[idx])
-        loss = (((model(pixels(train_x[idx])) - wanted) ** 2) * mask).sum() / mask.sum()
+        idx = rng.integers(0, len(train.images), args.batch)
+        loss = localiser.loss(features(train.images[idx]), train.targets[idx], train.mask[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()

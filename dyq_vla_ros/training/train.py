@@ -17,7 +17,9 @@ from dyq_vla_ros.policy.checkpoint import save_checkpoint
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.policy.embedded import INSTRUCTION_WORDS
 from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig, build_word_tokenizer
+from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
 from dyq_vla_ros.training.data import Dataset, DatasetError, load_dataset
+from dyq_vla_ros.training.vision import pretrain_vision, render_layouts
 
 STATE_FILE = "training_state.pt"
 LOG_FILE = "training_log.json"
@@ -60,6 +62,10 @@ class TrainConfig:
     """Random-shift image augmentation of up to this many pixels (0: off)."""
     aux_weight: float = 1.0
     """Weight of the auxiliary localisation loss (peg and hole positions from the VLM prefix); 0 disables it."""
+    vision_layouts: int = 0
+    """Rendered layouts (first frames of training seeds) for localisation pretraining of the vision tower."""
+    vision_steps: int = 0
+    """Steps of that pretraining, run once before flow matching; 0 disables it."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
 
 
@@ -95,6 +101,44 @@ def dataset_calibration(data: Dataset) -> Calibration:
     )
 
 
+VISION_HELD_OUT = 200
+"""Layouts (calibration seeds, never trained on) on which the pretrained tower's error is reported."""
+
+
+def pixels_from_uint8(images: np.ndarray, processor: Pi0Processor) -> torch.Tensor:
+    """Normalised [B, 3, S, S] pixels from uint8 [B, S, S, 3] frames already at the model's size."""
+    img = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(torch.float32) / 255.0
+    return (img - processor._img_mean) / processor._img_std
+
+
+def vision_pretraining(
+    model: PI0ForConditionalGeneration, processor: Pi0Processor, config: TrainConfig, image_size: int, *, progress: bool
+) -> dict:
+    """Localisation pretraining of the vision tower on config.vision_layouts layouts; its record for the log."""
+    t0 = time.monotonic()
+    layouts = render_layouts(train_seeds(config.vision_layouts), image_size)
+    held_out = render_layouts(calibration_seeds(VISION_HELD_OUT), image_size)
+    result = pretrain_vision(
+        model,
+        lambda images: pixels_from_uint8(images, processor),
+        layouts,
+        held_out,
+        steps=config.vision_steps,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        progress=progress,
+    )
+    window = max(1, min(50, config.vision_steps // 5))
+    return {
+        "layouts": config.vision_layouts,
+        "steps": config.vision_steps,
+        "first_loss": float(np.mean(result.losses[:window])),
+        "final_loss": float(np.mean(result.losses[-window:])),
+        "held_out": result.held_out,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
 class _Batches:
     """Random training batches as PI0 inputs, built from uint8 frames on the fly."""
 
@@ -108,15 +152,13 @@ class _Batches:
         self.attention = torch.stack([ids[int(e)][1] for e in data.episode])
         self.state = torch.stack([processor.state_tensor(s) for s in data.state])
         self.actions = processor.normalize_actions(data.action_chunks(chunk))
-        self.mean = processor._img_mean
-        self.std = processor._img_std
 
     def sample(self, size: int) -> tuple[dict, torch.Tensor, np.ndarray]:
         idx = torch.from_numpy(self.rng.integers(0, len(self.data), size))
-        img = torch.from_numpy(self.data.image[idx.numpy()]).permute(0, 3, 1, 2).to(torch.float32) / 255.0
-        if self.shift_px:
-            img = random_shift(img, self.shift_px, self.rng)
-        pixels = ((img - self.mean) / self.std)[:, None]
+        pixels = pixels_from_uint8(self.data.image[idx.numpy()], self.processor)
+        if self.shift_px:  # replicated edges: shifting normalised pixels equals normalising shifted ones
+            pixels = random_shift(pixels, self.shift_px, self.rng)
+        pixels = pixels[:, None]
         inputs = {
             "pixel_values": pixels,
             "pixel_attention_mask": torch.ones(size, 1, dtype=torch.bool),
@@ -240,6 +282,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     losses: list[float] = []
     aux_losses: list[float] = []
+    vision: dict | None = None
     start_step = 0
     state_path = out_dir / STATE_FILE
     if state_path.exists():
@@ -251,7 +294,10 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
             aux.load_state_dict(state["aux"])
         optimizer.load_state_dict(state["optimizer"])
         losses, aux_losses, start_step = state["losses"], state.get("aux_losses", []), state["step"]
+        vision = state.get("vision")
         torch.set_rng_state(state["torch_rng"])
+    elif config.vision_steps > 0:
+        vision = vision_pretraining(model, processor, config, arch.image_size, progress=progress)
     batches = _Batches(data, processor, arch.chunk_size, config.seed + start_step, config.shift_px)
     calibration = dataset_calibration(data)
 
@@ -267,6 +313,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
                 "optimizer": optimizer.state_dict(),
                 "losses": losses,
                 "aux_losses": aux_losses,
+                "vision": vision,
                 "step": step,
                 "torch_rng": torch.get_rng_state(),
             },
@@ -277,6 +324,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
             "steps": step,
             "final_loss": float(np.mean(losses[-50:])) if losses else None,
             "final_aux_loss": float(np.mean(aux_losses[-50:])) if aux_losses else None,
+            "vision_pretraining": vision,
             "frames": len(data),
             "episodes": len(data.instructions),
             "dataset": str(data_dir),

@@ -75,3 +75,23 @@ def test_random_shift_moves_content_within_the_padding():
     assert len(ys) == 64 and ys.min() >= 6 and ys.max() <= 10 and xs.min() >= 6 and xs.max() <= 10
     assert len({(int(y), int(x)) for y, x in zip(ys, xs, strict=True)}) > 10  # the shifts vary
     assert torch.equal(random_shift(images, 0, np.random.default_rng(0)), images)
+
+
+def test_vision_pretraining_learns_to_locate_and_is_logged(tmp_path):
+    import json
+
+    from dyq_vla_ros.training.vision import render_layouts
+
+    layouts = render_layouts([0, 1], 32)
+    assert layouts.images.shape == (2, 32, 32, 3) and layouts.images.dtype == np.uint8
+    assert layouts.mask.sum(1).tolist() == [12.0, 12.0]  # three pegs and three blocks, x and y each
+    assert np.all(np.abs(layouts.targets[layouts.mask > 0]) < 1.0)
+
+    data = tmp_path / "data"
+    generate_dataset(data, DataConfig(episodes=1, image_size=32), progress=False)
+    config = TrainConfig(steps=2, batch_size=8, vision_layouts=64, vision_steps=150, architecture=asdict(ARCH))
+    train(data, tmp_path / "ckpt", config, progress=False)
+    record = json.loads((tmp_path / "ckpt" / "training_log.json").read_text())["vision_pretraining"]
+    assert record["layouts"] == 64 and record["steps"] == 150
+    assert record["final_loss"] < 0.8 * record["first_loss"]
+    assert 0.0 < record["held_out"]["peg_mm_median"] < 500.0

@@ -1,0 +1,149 @@
+"""Localisation pretraining of the vision tower on many rendered layouts, before flow matching.
+
+Trained from scratch on a few hundred demonstration layouts, the tiny vision tower memorises
+them instead of learning where things are (docs/BENCHMARKS.md, vision probe: 1.8 mm on training
+scenes, 11 mm on new ones); on 20k layouts, read out per patch, it locates pegs and holes in
+new scenes to about 3 mm in ten CPU minutes. Layouts are cheap: one rendered first frame each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PI0ForConditionalGeneration
+
+from dyq_vla_ros.sim.env import PegInHoleEnv
+from dyq_vla_ros.sim.scene import COLOURS
+from dyq_vla_ros.training.data import resize_image
+
+COLOUR_NAMES = tuple(COLOURS)
+LOCALISATION_TARGETS = 4 * len(COLOUR_NAMES)
+"""Per colour: the peg's xy and the hole block's xy (metres, table frame)."""
+
+
+@dataclass(frozen=True)
+class Layouts:
+    """First frames of simulator layouts and where every peg and hole block stands."""
+
+    images: np.ndarray
+    """[N, S, S, 3] uint8, resized as the dataset's frames."""
+    targets: np.ndarray
+    """[N, 16] float32: peg x, peg y, hole x, hole y per colour in COLOUR_NAMES order."""
+    mask: np.ndarray
+    """[N, 16] float32: 1 where that colour's object is in the scene."""
+
+
+def render_layouts(seeds: list[int], image_size: int) -> Layouts:
+    """The first frame of each seed's scene (arm at home) and its object positions."""
+    env = PegInHoleEnv()
+    images = np.empty((len(seeds), image_size, image_size, 3), np.uint8)
+    targets = np.zeros((len(seeds), LOCALISATION_TARGETS), np.float32)
+    mask = np.zeros_like(targets)
+    for n, seed in enumerate(seeds):
+        images[n] = resize_image(env.reset(seed).image, image_size)
+        for c, name in enumerate(COLOUR_NAMES):
+            for peg in env.scene.pegs:
+                if peg.colour == name:
+                    targets[n, 4 * c : 4 * c + 2], mask[n, 4 * c : 4 * c + 2] = peg.pos[:2], 1.0
+            for block in env.scene.blocks:
+                if block.colour == name:
+                    targets[n, 4 * c + 2 : 4 * c + 4], mask[n, 4 * c + 2 : 4 * c + 4] = block.xy, 1.0
+    return Layouts(images, targets, mask)
+
+
+class PatchLocaliser(torch.nn.Module):
+    """Training-only read-out: every object's position from all image tokens, kept in patch order.
+
+    Pooling the tokens first would throw away where each patch is, which is what there is to learn.
+    """
+
+    def __init__(self, tokens: int, hidden: int, layouts: Layouts) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(tokens * hidden, LOCALISATION_TARGETS)
+        present = np.maximum(layouts.mask.sum(0), 1.0)
+        mean = (layouts.targets * layouts.mask).sum(0) / present
+        std = np.sqrt(((layouts.targets - mean) ** 2 * layouts.mask).sum(0) / present) + 1e-3
+        self.register_buffer("mean", torch.from_numpy(mean.astype(np.float32)))
+        self.register_buffer("std", torch.from_numpy(std.astype(np.float32)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Positions (metres) [B, 16] from image tokens [B, T, H]."""
+        return self.head(features.flatten(1)) * self.std + self.mean
+
+    def loss(self, features: torch.Tensor, targets: np.ndarray, mask: np.ndarray) -> torch.Tensor:
+        """Masked MSE in units of each coordinate's spread."""
+        m = torch.from_numpy(mask)
+        err = (self(features) - torch.from_numpy(targets)) / self.std
+        return (err**2 * m).sum() / m.sum().clamp(min=1.0)
+
+
+def image_features(model: PI0ForConditionalGeneration, pixels: torch.Tensor) -> torch.Tensor:
+    """The image tokens [B, T, H] PI0 puts into its prefix, for normalised pixels [B, 3, S, S]."""
+    return model.model.vlm.get_image_features(pixels).pooler_output
+
+
+def localisation_error_mm(features: torch.Tensor, localiser: PatchLocaliser, layouts: Layouts) -> dict[str, float]:
+    """Median distance (mm) between predicted and true peg and hole positions."""
+    with torch.no_grad():
+        pred = localiser(features).numpy()
+    dist = np.hypot(pred[:, 0::2] - layouts.targets[:, 0::2], pred[:, 1::2] - layouts.targets[:, 1::2]) * 1000.0
+    present = layouts.mask[:, 0::2] > 0
+    return {
+        "peg_mm_median": float(np.median(dist[:, 0::2][present[:, 0::2]])),
+        "hole_mm_median": float(np.median(dist[:, 1::2][present[:, 1::2]])),
+    }
+
+
+@dataclass(frozen=True)
+class VisionPretrainResult:
+    """Losses of a pretraining run and the held-out localisation error at its end."""
+
+    losses: list[float]
+    held_out: dict[str, float]
+
+
+def pretrain_vision(
+    model: PI0ForConditionalGeneration,
+    to_pixels,
+    train_layouts: Layouts,
+    held_out: Layouts,
+    *,
+    steps: int,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> VisionPretrainResult:
+    """Train the model's vision tower (and projector) to locate every object; other weights untouched.
+
+    to_pixels maps uint8 images [B, S, S, 3] to the model's normalised pixels [B, 3, S, S].
+    """
+    from tqdm import tqdm
+
+    with torch.no_grad():
+        tokens, hidden = image_features(model, to_pixels(train_layouts.images[:1])).shape[1:]
+    localiser = PatchLocaliser(tokens, hidden, train_layouts)
+    vision = [*model.model.vlm.vision_tower.parameters(), *model.model.vlm.multi_modal_projector.parameters()]
+    params = [*vision, *localiser.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    rng = np.random.default_rng(seed)
+    losses: list[float] = []
+    model.train()
+    for _ in tqdm(range(steps), desc="vision pretrain", unit="step", disable=not progress):
+        idx = rng.integers(0, len(train_layouts.images), batch_size)
+        features = image_features(model, to_pixels(train_layouts.images[idx]))
+        loss = localiser.loss(features, train_layouts.targets[idx], train_layouts.mask[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    with torch.no_grad():
+        features = torch.cat(
+            [image_features(model, to_pixels(held_out.images[i : i + 64])) for i in range(0, len(held_out.images), 64)]
+        )
+    model.train()
+    return VisionPretrainResult(losses, localisation_error_mm(features, localiser, held_out))
