@@ -62,7 +62,7 @@ class TrainConfig:
     """Random-shift image augmentation of up to this many pixels (0: off)."""
     aux_weight: float = 1.0
     """Weight of the auxiliary localisation loss (peg and hole positions from the VLM prefix); 0 disables it."""
-    vision_layouts: int = 0
+    vision_layouts: int = 20000
     """Rendered layouts (first frames of training seeds) for localisation pretraining of the vision tower."""
     vision_steps: int = 0
     """Steps of that pretraining, run once before flow matching; 0 disables it."""
