@@ -18,15 +18,6 @@ namespace {
 
 constexpr int64_t kRowBlock = 4;
 
-inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_hadd_ps(lo, lo);
-  lo = _mm_hadd_ps(lo, lo);
-  return _mm_cvtss_f32(lo);
-}
-
 // The four horizontal sums of a, b, c, d as one vector.
 inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
   const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
@@ -47,17 +38,6 @@ void unpack_row(const uint8_t* packed, int64_t padded, int64_t group, int8_t* ou
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + g + half + j), hi);
     }
   }
-}
-
-// <x, w> over 64 values as 8 int32 lanes. Each vpmaddubsw lane is at most 2 * 255 * 8 = 4080 in
-// magnitude, so two of them add in int16 without overflow before one widening vpmaddwd.
-inline __m256i dot64(const uint8_t* x, const int8_t* w) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256i a = _mm256_maddubs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)),
-                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
-  __m256i b = _mm256_maddubs_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32)),
-                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32)));
-  return _mm256_madd_epi16(_mm256_add_epi16(a, b), ones);
 }
 
 }  // namespace
@@ -149,8 +129,7 @@ __attribute__((always_inline)) inline void micro_4x2(const uint8_t* x0, const ui
   const int8_t* w1 = w + padded;
   const int8_t* w2 = w + 2 * padded;
   const int8_t* w3 = w + 3 * padded;
-  __m256 c00 = acc[0][0], c01 = acc[0][1], c10 = acc[1][0], c11 = acc[1][1];
-  __m256 c20 = acc[2][0], c21 = acc[2][1], c30 = acc[3][0], c31 = acc[3][1];
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   for (int64_t g = 0; g < groups; ++g) {
     __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
     for (int64_t c = 0; c < chunks; ++c) {
@@ -218,7 +197,6 @@ void block_all_tokens(const U8LinearArgs& a, const Block4& blk) {
     const uint8_t* x0 = a.q + t * a.padded;
     const uint8_t* x1 = tokens == 2 ? x0 + a.padded : x0;
     __m256 acc[4][2];
-    for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     micro_4x2<GC>(x0, x1, blk.w, a.padded, blk.s, a.groups, a.gc, acc);
     for (int64_t u = 0; u < tokens; ++u) {
       const int64_t tt = t + u;
