@@ -166,6 +166,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         shift_px=args.augment_shift,
         vision_layouts=args.vision_layouts,
         vision_steps=args.vision_steps,
+        state_features=args.state_features,
     )
     result = train(Path(args.data), Path(args.out), config)
     print(json.dumps({"out": str(result.out_dir), "steps": result.steps, "final_loss": result.final_loss,
@@ -368,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--vision-steps", type=int, default=0, help="steps of that pretraining before flow matching (0: off)"
+    )
+    tr.add_argument(
+        "--state-features",
+        choices=("joints", "joints+tool"),  # policy.state_features.STATE_FEATURES, without importing torch here
+        default="joints+tool",
+        help="model state: joint positions, or them plus the built-in arm's tool pose (forward kinematics)",
     )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")

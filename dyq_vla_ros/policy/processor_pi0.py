@@ -12,6 +12,7 @@ import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from dyq_vla_ros.policy.errors import CheckpointError, ObservationError
+from dyq_vla_ros.policy.state_features import JOINTS, feature_dim, state_features
 
 PROCESSOR_FILE = "dyq_processor.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -52,9 +53,11 @@ class ProcessorConfig:
     image_mean: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
     image_std: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
     joint_names: list[str] = field(default_factory=list)
+    state_features: str = JOINTS
+    """What the model's state holds: the joint positions, or them and the built-in arm's tool pose."""
 
     def __post_init__(self) -> None:
-        for name, dim in (("state", self.state_dim), ("action", self.action_dim)):
+        for name, dim in (("state", self.model_state_dim), ("action", self.action_dim)):
             for stat in ("mean", "std"):
                 values = getattr(self, f"{name}_{stat}")
                 if len(values) != dim:
@@ -64,14 +67,20 @@ class ProcessorConfig:
         if self.max_text_tokens < 1:
             raise CheckpointError(f"{PROCESSOR_FILE}: max_text_tokens must be >= 1")
 
+    @property
+    def model_state_dim(self) -> int:
+        """Length of the state vector the model sees (state_dim joints, plus the tool pose if configured)."""
+        return feature_dim(self.state_features, self.state_dim)
+
     @classmethod
     def identity(cls, state_dim: int, action_dim: int, **kwargs: object) -> ProcessorConfig:
         """Zero-mean unit-std statistics (for untrained models)."""
+        n = feature_dim(str(kwargs.get("state_features", JOINTS)), state_dim)
         return cls(
             state_dim=state_dim,
             action_dim=action_dim,
-            state_mean=[0.0] * state_dim,
-            state_std=[1.0] * state_dim,
+            state_mean=[0.0] * n,
+            state_std=[1.0] * n,
             action_mean=[0.0] * action_dim,
             action_std=[1.0] * action_dim,
             **kwargs,  # type: ignore[arg-type]
@@ -113,9 +122,9 @@ class Pi0Processor:
         max_action_dim: int,
         vocab_size: int,
     ) -> None:
-        if config.state_dim > max_state_dim or config.action_dim > max_action_dim:
+        if config.model_state_dim > max_state_dim or config.action_dim > max_action_dim:
             raise CheckpointError(
-                f"processor dims (state {config.state_dim}, action {config.action_dim}) exceed the model's "
+                f"processor dims (state {config.model_state_dim}, action {config.action_dim}) exceed the model's "
                 f"max_state_dim {max_state_dim} / max_action_dim {max_action_dim}"
             )
         if tokenizer.get_vocab_size() > image_token_id:
@@ -179,7 +188,7 @@ class Pi0Processor:
             raise ObservationError(f"state has {s.shape[0]} values, the checkpoint expects {self.config.state_dim}")
         if not np.all(np.isfinite(s)):
             raise ObservationError("state contains NaN or Inf")
-        s = (s - self._state_mean) / self._state_std
+        s = (state_features(self.config.state_features, s) - self._state_mean) / self._state_std
         out = torch.zeros(self.max_state_dim, dtype=torch.float32)
         out[: s.shape[0]] = torch.from_numpy(s)
         return out

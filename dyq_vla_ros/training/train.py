@@ -17,6 +17,8 @@ from dyq_vla_ros.policy.checkpoint import save_checkpoint
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.policy.embedded import INSTRUCTION_WORDS
 from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig, build_word_tokenizer
+from dyq_vla_ros.policy.state_features import JOINTS_AND_TOOL, state_features
+from dyq_vla_ros.sim.scene import sample_scene
 from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
 from dyq_vla_ros.training.data import Dataset, DatasetError, load_dataset
 from dyq_vla_ros.training.vision import pretrain_vision, render_layouts
@@ -38,6 +40,7 @@ TRAINED_ARCHITECTURE = TinyPi0Architecture(
     vision_hidden_size=96,
     vision_layers=3,
     chunk_size=10,
+    max_state_dim=16,
     num_inference_steps=5,
 )
 """The architecture of the shipped embedded model."""
@@ -61,21 +64,23 @@ class TrainConfig:
     shift_px: int = 0
     """Random-shift image augmentation of up to this many pixels (0: off)."""
     aux_weight: float = 1.0
-    """Weight of the auxiliary localisation loss (peg and hole positions from the VLM prefix); 0 disables it."""
+    """Weight of the auxiliary localisation loss (named peg and hole from the action tokens); 0 disables it."""
     vision_layouts: int = 20000
     """Rendered layouts (first frames of training seeds) for localisation pretraining of the vision tower."""
     vision_steps: int = 0
     """Steps of that pretraining, run once before flow matching; 0 disables it."""
+    state_features: str = JOINTS_AND_TOOL
+    """The model's state: "joints", or "joints+tool" (adds the built-in arm's tool pose by forward kinematics)."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
 
 
-def processor_config(data: Dataset) -> ProcessorConfig:
-    """Normalisation statistics of a dataset's states and actions."""
+def processor_config(data: Dataset, features: str = JOINTS_AND_TOOL) -> ProcessorConfig:
+    """Normalisation statistics of a dataset's (featurised) states and actions."""
 
     def stats(x: np.ndarray) -> tuple[list[float], list[float]]:
         return x.mean(0).astype(float).tolist(), np.maximum(x.std(0), 1e-3).astype(float).tolist()
 
-    state_mean, state_std = stats(data.state)
+    state_mean, state_std = stats(state_features(features, data.state))
     action_mean, action_std = stats(data.action)
     return ProcessorConfig(
         state_dim=data.state.shape[1],
@@ -85,6 +90,7 @@ def processor_config(data: Dataset) -> ProcessorConfig:
         action_mean=action_mean,
         action_std=action_std,
         joint_names=list(data.manifest["joint_names"]),
+        state_features=features,
     )
 
 
@@ -192,30 +198,45 @@ def random_shift(images: torch.Tensor, pad: int, rng: np.random.Generator) -> to
 
 
 class AuxiliaryLocaliser(torch.nn.Module):
-    """Training-only head: the instruction's peg and hole positions from the mean VLM prefix state.
+    """Training-only head: the instruction's peg and hole positions from the action expert's last hidden states.
 
-    A vision tower trained from scratch on flow matching alone learned to ignore the camera (the
-    actions barely changed with the image after 6k steps); supervising where the named peg and hole
-    are gives it a direct signal. The head is not part of the saved checkpoint.
+    Flow matching alone let the policy ignore the camera (its actions barely changed with the
+    scene). A head on the VLM prefix did not help either: PI0's action expert reads the prefix only
+    through each layer's keys and values, never the prefix's final output, so that head trained a
+    path the actions never use. Asking the action tokens themselves where the named peg and hole
+    are forces the path from the image to the actions. The head is not part of the saved checkpoint.
     """
 
     def __init__(self, model: PI0ForConditionalGeneration, targets: np.ndarray) -> None:
         super().__init__()
-        self.head = torch.nn.Linear(model.config.vlm_config.text_config.hidden_size, targets.shape[1])
+        self.head = torch.nn.Linear(model.config.dit_config.hidden_size, targets.shape[1])
         self.register_buffer("mean", torch.from_numpy(targets.mean(0)).float())
         self.register_buffer("std", torch.from_numpy(np.maximum(targets.std(0), 1e-3)).float())
-        self._prefix: torch.Tensor | None = None
-        model.model.vlm.register_forward_hook(self._keep_prefix)
+        self._hidden: torch.Tensor | None = None
+        model.action_out_proj.register_forward_pre_hook(self._keep_hidden)
 
-    def _keep_prefix(self, module: torch.nn.Module, args: object, output: object) -> None:
-        self._prefix = output.last_hidden_state
+    def _keep_hidden(self, module: torch.nn.Module, args: tuple) -> None:
+        self._hidden = args[0]
 
-    def loss(self, attention_mask: torch.Tensor, targets: np.ndarray) -> torch.Tensor:
-        """MSE of the normalised positions predicted from the last forward pass's prefix."""
-        mask = attention_mask[..., None].to(self._prefix.dtype)
-        pooled = (self._prefix * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    def loss(self, targets: np.ndarray) -> torch.Tensor:
+        """MSE of the normalised positions predicted from the last forward pass's action tokens."""
+        pooled = self._hidden.mean(1)
         wanted = (torch.from_numpy(targets).float() - self.mean) / self.std
         return torch.nn.functional.mse_loss(self.head(pooled), wanted)
+
+
+def auxiliary_targets(data: Dataset) -> np.ndarray | None:
+    """Per frame: the named peg's and hole's xy, and the hole's yaw as (cos 4y, sin 4y) (square symmetry)."""
+    if data.target is None:
+        return None
+    yaw = {}
+    for seed in data.instructions:
+        scene, task = sample_scene(np.random.default_rng(seed))
+        yaw[seed] = scene.blocks[scene.block(task.hole_colour)].yaw
+    hole_yaw = np.array([yaw[int(e)] for e in data.episode])
+    return np.concatenate([data.target, np.stack([np.cos(4 * hole_yaw), np.sin(4 * hole_yaw)], 1)], 1).astype(
+        np.float32
+    )
 
 
 def _lr_at(step: int, config: TrainConfig) -> float:
@@ -273,11 +294,12 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
     data = load_dataset(data_dir)
     if data.image.shape[1:3] != (arch.image_size, arch.image_size):
         raise DatasetError(f"dataset images are {data.image.shape[1:3]}, the model takes {arch.image_size} square")
-    proc_cfg = processor_config(data)
+    proc_cfg = processor_config(data, config.state_features)
     tokenizer = build_word_tokenizer(INSTRUCTION_WORDS)
     model = PI0ForConditionalGeneration(arch.to_pi0_config())
     processor = Pi0Processor.for_model(proc_cfg, tokenizer, model.config)
-    aux = AuxiliaryLocaliser(model, data.target) if config.aux_weight > 0 and data.target is not None else None
+    aux_targets = auxiliary_targets(data) if config.aux_weight > 0 else None
+    aux = AuxiliaryLocaliser(model, aux_targets) if aux_targets is not None else None
     params = [*model.parameters(), *(aux.parameters() if aux else [])]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     losses: list[float] = []
@@ -344,7 +366,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
         flow = flow_matching_loss(model, inputs, actions, proc_cfg.action_dim)
         loss = flow
         if aux is not None:
-            aux_loss = aux.loss(inputs["attention_mask"], data.target[idx])
+            aux_loss = aux.loss(aux_targets[idx])
             aux_losses.append(float(aux_loss.detach()))
             loss = flow + config.aux_weight * aux_loss
         optimizer.zero_grad(set_to_none=True)

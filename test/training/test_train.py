@@ -10,7 +10,9 @@ from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.training import DataConfig, TrainConfig, generate_dataset, train
 from dyq_vla_ros.training.train import LOSS_PLOT
 
-ARCH = TinyPi0Architecture(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, head_dim=16)
+ARCH = TinyPi0Architecture(
+    image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, head_dim=16, max_state_dim=16
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,7 @@ def test_checkpoint_loads_and_predicts_in_robot_units(trained):
     assert (out / LOSS_PLOT).stat().st_size > 1000
     policy = Pi0Policy(out)
     assert policy.processor.config.joint_names[0] == "shoulder_pan_joint"
+    assert policy.processor.config.state_features == "joints+tool" and policy.state_dim == 7
     assert policy.calibration.joint_state.speed_p95 != 1.0  # priors measured on the demonstrations
     chunk = policy.predict_action_chunk(
         Observation(np.zeros((128, 128, 3), np.uint8), np.zeros(7, np.float32), "put the red peg into the blue hole")

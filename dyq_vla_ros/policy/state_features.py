@@ -1,0 +1,49 @@
+"""The model's state vector from joint positions: the joints alone, or with the built-in arm's tool pose.
+
+A tiny policy trained from scratch has to compute the tool position from six joint angles to the
+millimetre before it can steer toward anything it sees; forward kinematics does that exactly, so
+checkpoints trained on the built-in arm may take the tool pose as extra state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dyq_vla_ros.policy.errors import CheckpointError
+
+JOINTS = "joints"
+JOINTS_AND_TOOL = "joints+tool"
+STATE_FEATURES = (JOINTS, JOINTS_AND_TOOL)
+TOOL_FEATURE_NAMES = ("tool_x", "tool_y", "tool_z", "tool_cos_yaw", "tool_sin_yaw")
+ARM_JOINTS = 6
+
+
+def feature_dim(kind: str, joints: int) -> int:
+    """Length of the model state for `joints` joint positions."""
+    check_kind(kind, joints)
+    return joints + (len(TOOL_FEATURE_NAMES) if kind == JOINTS_AND_TOOL else 0)
+
+
+def check_kind(kind: str, joints: int) -> None:
+    """Raise CheckpointError for an unknown kind or a joint count the built-in arm cannot take."""
+    if kind not in STATE_FEATURES:
+        raise CheckpointError(f"state_features must be one of {STATE_FEATURES}, got {kind!r}")
+    if kind == JOINTS_AND_TOOL and joints < ARM_JOINTS:
+        raise CheckpointError(f"state_features {kind!r} needs the built-in arm's {ARM_JOINTS} joints, got {joints}")
+
+
+def state_features(kind: str, joints: np.ndarray) -> np.ndarray:
+    """Model state [..., feature_dim] from joint positions [..., joints] (the arm's first, in its order)."""
+    q = np.asarray(joints, dtype=np.float64)
+    if kind == JOINTS:
+        return q.astype(np.float32)
+    from dyq_vla_ros.sim.kinematics import ArmModel
+
+    arm = ArmModel()
+    flat = q.reshape(-1, q.shape[-1])
+    tool = np.empty((flat.shape[0], len(TOOL_FEATURE_NAMES)))
+    for i, row in enumerate(flat):
+        pose = arm.tool_pose(row[:ARM_JOINTS])
+        yaw = np.arctan2(pose[1, 0], pose[0, 0])
+        tool[i] = (*pose[:3, 3], np.cos(yaw), np.sin(yaw))
+    return np.concatenate([flat, tool], axis=1).reshape(*q.shape[:-1], -1).astype(np.float32)
