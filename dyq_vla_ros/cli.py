@@ -142,6 +142,9 @@ def _cmd_gen_data(args: argparse.Namespace) -> int:
         noise_std=args.noise_std,
         image_size=args.image_size,
         shard_episodes=args.shard_episodes,
+        policy=args.policy,
+        expert_share=args.expert_share,
+        actions_per_chunk=args.actions_per_chunk,
     )
     manifest = generate_dataset(Path(args.out), config)
     frames = sum(s["frames"] for s in manifest["shards"])
@@ -167,8 +170,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         vision_layouts=args.vision_layouts,
         vision_steps=args.vision_steps,
         state_features=args.state_features,
+        init_from=args.init_from,
     )
-    result = train(Path(args.data), Path(args.out), config)
+    result = train([Path(d) for d in args.data], Path(args.out), config)
     print(json.dumps({"out": str(result.out_dir), "steps": result.steps, "final_loss": result.final_loss,
                       "seconds": round(result.seconds, 1)}, indent=2))  # fmt: skip
     return 0
@@ -349,10 +353,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--noise-std", type=float, default=0.3, help="action noise, relative to the phase's step size")
     gen.add_argument("--image-size", type=int, default=96, help="stored (policy input) image size")
     gen.add_argument("--shard-episodes", type=int, default=25)
+    gen.add_argument(
+        "--policy", default="", help="DAgger: execute this checkpoint's actions (the expert still labels every frame)"
+    )
+    gen.add_argument("--expert-share", type=float, default=0.3, help="with --policy: share of chunks the expert drives")
+    gen.add_argument("--actions-per-chunk", type=int, default=5, help="with --policy: actions executed per chunk")
     gen.set_defaults(func=_cmd_gen_data)
 
     tr = sub.add_parser("train", help="train the tiny PI0 on a gen-data dataset (resumes from OUT)")
-    tr.add_argument("--data", required=True, help="dataset directory")
+    tr.add_argument("--data", required=True, nargs="+", help="dataset directories (trained on together)")
+    tr.add_argument("--init-from", default="", help="start from this checkpoint (fine-tuning, e.g. on DAgger data)")
     tr.add_argument("--out", required=True, help="checkpoint directory")
     tr.add_argument("--steps", type=int, default=6000)
     tr.add_argument("--batch-size", type=int, default=32)

@@ -16,7 +16,7 @@ A shard is written only when complete, so an interrupted run resumes at the firs
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
+from dyq_vla_ros.policy.base import Observation as PolicyObservation
 from dyq_vla_ros.policy.processor_pi0 import resize_square
-from dyq_vla_ros.sim import JOINT_NAMES, PegInHoleEnv, ScriptedExpert, train_seeds
+from dyq_vla_ros.sim import JOINT_NAMES, Observation, PegInHoleEnv, ScriptedExpert, train_seeds
 from dyq_vla_ros.types import ACTION_NAMES
 
 MANIFEST = "manifest.json"
@@ -47,6 +48,12 @@ class DataConfig:
     noise_std: float = 0.3
     image_size: int = 96
     shard_episodes: int = 25
+    policy: str = ""
+    """DAgger: a checkpoint whose actions are executed (the expert still labels every frame); "" for none."""
+    expert_share: float = 0.3
+    """With a policy: the chance that the noisy expert drives a chunk's worth of steps instead."""
+    actions_per_chunk: int = 5
+    """With a policy: actions executed from each of its chunks before it is asked again."""
 
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.shard_episodes < 1:
@@ -55,6 +62,8 @@ class DataConfig:
             raise ValueError("noise_std must be >= 0")
         if self.image_size < 8:
             raise ValueError("image_size must be >= 8")
+        if not 0.0 <= self.expert_share <= 1.0 or self.actions_per_chunk < 1:
+            raise ValueError("expert_share must be in [0, 1] and actions_per_chunk >= 1")
         train_seeds(self.episodes, self.start_seed)  # raises if the range reaches evaluation seeds
 
 
@@ -66,11 +75,47 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(t.permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy())
 
 
-def record_episode(env: PegInHoleEnv, seed: int, noise_std: float, image_size: int) -> dict:
-    """Roll out the noisy expert on one seed; frames carry the clean expert action as label."""
+class PolicyDriver:
+    """Executes a trained policy's action chunks, handing some chunks to the noisy expert (DAgger rollouts)."""
+
+    def __init__(self, checkpoint: str, expert_share: float, actions_per_chunk: int) -> None:
+        from dyq_vla_ros.policy import Pi0Policy
+
+        self.policy = Pi0Policy(checkpoint)
+        self.expert_share = expert_share
+        self.actions_per_chunk = actions_per_chunk
+        self._queue: list[np.ndarray] = []
+
+    def reset(self) -> None:
+        """Forget the chunk in progress (a new episode)."""
+        self.policy.reset()
+        self._queue = []
+
+    def act(
+        self, obs: Observation, instruction: str, expert_action: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """The action to execute now: the policy's next queued action, or the expert's for an expert chunk."""
+        if not self._queue:
+            if rng.random() < self.expert_share:
+                self._queue = [None] * self.actions_per_chunk
+            else:
+                chunk = self.policy.predict_action_chunk(
+                    PolicyObservation(obs.image, obs.joint_positions.astype(np.float32), instruction)
+                )
+                self._queue = list(chunk[: self.actions_per_chunk])
+        action = self._queue.pop(0)
+        return expert_action if action is None else action
+
+
+def record_episode(
+    env: PegInHoleEnv, seed: int, noise_std: float, image_size: int, driver: PolicyDriver | None = None
+) -> dict:
+    """Roll out the noisy expert (or the driver's policy) on one seed; frames carry the clean expert action as label."""
     obs = env.reset(seed)
     expert = ScriptedExpert(env)
     rng = np.random.default_rng([seed, 1])
+    if driver is not None:
+        driver.reset()
     images, states, actions, targets = [], [], [], []
     while not env.done:
         clean = expert.act()
@@ -78,7 +123,10 @@ def record_episode(env: PegInHoleEnv, seed: int, noise_std: float, image_size: i
         states.append(obs.joint_positions.astype(np.float32))
         actions.append(clean.astype(np.float32))
         targets.append(task_targets(env))
-        obs = env.step(expert.perturb(clean, noise_std, rng))
+        executed = expert.perturb(clean, noise_std, rng)
+        if driver is not None:
+            executed = driver.act(obs, env.instruction, executed, rng)
+        obs = env.step(executed)
     return {
         "seed": seed,
         "instruction": env.instruction,
@@ -110,7 +158,8 @@ def generate_dataset(directory: Path, config: DataConfig, *, progress: bool = Tr
     manifest_path = directory / MANIFEST
     manifest = {
         "format_version": FORMAT_VERSION,
-        "generator": "dyq-vla gen-data (scripted expert, peg-in-hole)",
+        "generator": "dyq-vla gen-data (scripted expert, peg-in-hole)"
+        + (f"; DAgger rollouts of {config.policy}" if config.policy else ""),
         "config": asdict(config),
         "joint_names": list(JOINT_NAMES),
         "action_names": list(ACTION_NAMES),
@@ -127,6 +176,7 @@ def generate_dataset(directory: Path, config: DataConfig, *, progress: bool = Tr
     groups = [seeds[i : i + config.shard_episodes] for i in range(0, len(seeds), config.shard_episodes)]
     done = {s["file"] for s in manifest["shards"]}
     env = PegInHoleEnv()
+    driver = PolicyDriver(config.policy, config.expert_share, config.actions_per_chunk) if config.policy else None
     bar = tqdm(total=len(seeds), desc="episodes", unit="ep", disable=not progress)
     for index, group in enumerate(groups):
         path = _shard_path(directory, index)
@@ -135,7 +185,7 @@ def generate_dataset(directory: Path, config: DataConfig, *, progress: bool = Tr
             continue
         records = []
         for seed in group:
-            records.append(record_episode(env, seed, config.noise_std, config.image_size))
+            records.append(record_episode(env, seed, config.noise_std, config.image_size, driver))
             bar.update(1)
         # safetensors writes the raw buffer whatever the strides: every array must be C-contiguous
         arrays = {
@@ -219,4 +269,26 @@ def load_dataset(directory: Path) -> Dataset:
         instructions={int(e["seed"]): e["instruction"] for e in manifest["episodes"]},
         manifest=manifest,
         target=cat.get("target"),
+    )
+
+
+def concat_datasets(parts: Sequence[Dataset]) -> Dataset:
+    """One dataset of several (their episodes' seeds must not repeat)."""
+    if len(parts) == 1:
+        return parts[0]
+    seeds = [seed for part in parts for seed in part.instructions]
+    if len(seeds) != len(set(seeds)):
+        raise DatasetError("the datasets share episode seeds; give each its own --start-seed")
+    if len({part.image.shape[1:] for part in parts}) != 1:
+        raise DatasetError("the datasets' image sizes differ")
+    targets = [part.target for part in parts]
+    return Dataset(
+        image=np.concatenate([p.image for p in parts]),
+        state=np.concatenate([p.state for p in parts]),
+        action=np.concatenate([p.action for p in parts]),
+        episode=np.concatenate([p.episode for p in parts]),
+        frame=np.concatenate([p.frame for p in parts]),
+        instructions={k: v for p in parts for k, v in p.instructions.items()},
+        manifest=parts[0].manifest,
+        target=None if any(t is None for t in targets) else np.concatenate(targets),
     )

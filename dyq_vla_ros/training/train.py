@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig, buil
 from dyq_vla_ros.policy.state_features import JOINTS_AND_TOOL, state_features
 from dyq_vla_ros.sim.scene import sample_scene
 from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
-from dyq_vla_ros.training.data import Dataset, DatasetError, load_dataset
+from dyq_vla_ros.training.data import Dataset, DatasetError, concat_datasets, load_dataset
 from dyq_vla_ros.training.vision import pretrain_vision, render_layouts
 
 STATE_FILE = "training_state.pt"
@@ -71,6 +72,8 @@ class TrainConfig:
     """Steps of that pretraining, run once before flow matching; 0 disables it."""
     state_features: str = JOINTS_AND_TOOL
     """The model's state: "joints", or "joints+tool" (adds the built-in arm's tool pose by forward kinematics)."""
+    init_from: str = ""
+    """Start from this checkpoint's weights and normalisation (fine-tuning, e.g. on DAgger data); "" for scratch."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
 
 
@@ -281,8 +284,8 @@ class TrainResult:
     losses: list[float]
 
 
-def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool = True) -> TrainResult:
-    """Train (or resume training) a tiny PI0 on a dataset; writes a loadable checkpoint to out_dir."""
+def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *, progress: bool = True) -> TrainResult:
+    """Train (or resume training) a tiny PI0 on one or more datasets; writes a loadable checkpoint to out_dir."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -290,16 +293,24 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    arch = TinyPi0Architecture(**config.architecture)
-    data = load_dataset(data_dir)
-    if data.image.shape[1:3] != (arch.image_size, arch.image_size):
-        raise DatasetError(f"dataset images are {data.image.shape[1:3]}, the model takes {arch.image_size} square")
-    proc_cfg = processor_config(data, config.state_features)
+    data_dirs = [Path(data_dir)] if isinstance(data_dir, (str, Path)) else [Path(d) for d in data_dir]
+    data = concat_datasets([load_dataset(d) for d in data_dirs])
+    if config.init_from:
+        model = PI0ForConditionalGeneration.from_pretrained(config.init_from)
+        proc_cfg = ProcessorConfig.load(Path(config.init_from))
+    else:
+        model = PI0ForConditionalGeneration(TinyPi0Architecture(**config.architecture).to_pi0_config())
+        proc_cfg = processor_config(data, config.state_features)
+    image_size = model.config.vlm_config.vision_config.image_size
+    if data.image.shape[1:3] != (image_size, image_size):
+        raise DatasetError(f"dataset images are {data.image.shape[1:3]}, the model takes {image_size} square")
     tokenizer = build_word_tokenizer(INSTRUCTION_WORDS)
-    model = PI0ForConditionalGeneration(arch.to_pi0_config())
     processor = Pi0Processor.for_model(proc_cfg, tokenizer, model.config)
     aux_targets = auxiliary_targets(data) if config.aux_weight > 0 else None
     aux = AuxiliaryLocaliser(model, aux_targets) if aux_targets is not None else None
+    earlier = Path(config.init_from) / STATE_FILE if config.init_from else None
+    if aux is not None and earlier is not None and earlier.exists():  # keep the head the weights were trained with
+        aux.load_state_dict(torch.load(earlier, weights_only=False)["aux"])
     params = [*model.parameters(), *(aux.parameters() if aux else [])]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     losses: list[float] = []
@@ -318,9 +329,9 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
         losses, aux_losses, start_step = state["losses"], state.get("aux_losses", []), state["step"]
         vision = state.get("vision")
         torch.set_rng_state(state["torch_rng"])
-    elif config.vision_steps > 0:
-        vision = vision_pretraining(model, processor, config, arch.image_size, progress=progress)
-    batches = _Batches(data, processor, arch.chunk_size, config.seed + start_step, config.shift_px)
+    elif config.vision_steps > 0 and not config.init_from:
+        vision = vision_pretraining(model, processor, config, image_size, progress=progress)
+    batches = _Batches(data, processor, model.config.chunk_size, config.seed + start_step, config.shift_px)
     calibration = dataset_calibration(data)
 
     def save(step: int) -> None:
@@ -349,7 +360,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, *, progress: bool 
             "vision_pretraining": vision,
             "frames": len(data),
             "episodes": len(data.instructions),
-            "dataset": str(data_dir),
+            "dataset": ", ".join(str(d) for d in data_dirs),
             "train_config": asdict(config),
             "parameters": sum(p.numel() for p in model.parameters()),
         }

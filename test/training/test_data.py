@@ -77,3 +77,29 @@ def test_targets_locate_the_instructions_peg_and_hole(dataset_dir):
     assert np.ptp(hole, axis=0).max() == 0.0  # the hole block never moves
     assert np.linalg.norm(peg[-1] - hole[-1]) < 0.004  # the peg ends in its hole
     assert np.ptp(peg, axis=0).max() > 0.1  # and was carried there
+
+
+def test_dagger_rollouts_execute_the_policy_and_keep_expert_labels(tmp_path, dataset_dir):
+    from dyq_vla_ros.policy import create_random_checkpoint
+    from dyq_vla_ros.sim import PegInHoleEnv, ScriptedExpert
+    from dyq_vla_ros.training.data import concat_datasets
+
+    policy = create_random_checkpoint(tmp_path / "policy", calibration_chunks=0)
+    out = tmp_path / "dagger"
+    config = DataConfig(episodes=1, start_seed=3, image_size=32, policy=str(policy), expert_share=0.0)
+    generate_dataset(out, config, progress=False)
+    data = load_dataset(out)
+    assert "DAgger rollouts of" in data.manifest["generator"]
+    assert not data.manifest["episodes"][0]["success"]  # a random policy drove, not the expert
+    # a frame's label is what the expert does in that frame's state (one with the gripper open)
+    k = int(np.flatnonzero(np.isclose(data.state[:, 6], 0.045))[-1])
+    assert k > 0
+    env = PegInHoleEnv()
+    env.reset(3)
+    env.q = data.state[k, :6].astype(float)
+    np.testing.assert_allclose(data.action[k], ScriptedExpert(env).act(), atol=1e-6)
+    expert = load_dataset(dataset_dir)
+    both = concat_datasets([expert, data])
+    assert len(both) == len(expert) + len(data) and set(both.instructions) == {0, 1, 2, 3}
+    with pytest.raises(DatasetError, match="share episode seeds"):
+        concat_datasets([expert, expert])

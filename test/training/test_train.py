@@ -98,3 +98,19 @@ def test_vision_pretraining_learns_to_locate_and_is_logged(tmp_path):
     assert record["layouts"] == 64 and record["steps"] == 150
     assert record["final_loss"] < 0.8 * record["first_loss"]
     assert 0.0 < record["held_out"]["peg_mm_median"] < 500.0
+
+
+def test_fine_tuning_starts_from_a_checkpoint_on_several_datasets(trained, tmp_path):
+    import json
+
+    data, out, _, first = trained
+    more = tmp_path / "more"
+    generate_dataset(more, DataConfig(episodes=1, start_seed=2, image_size=32), progress=False)
+    config = TrainConfig(steps=20, batch_size=16, lr=1e-3, warmup_steps=5, checkpoint_every=100, init_from=str(out))
+    result = train([data, more], tmp_path / "ft", config, progress=False)
+    start, scratch, trained_end = (np.mean(x) for x in (result.losses[:10], first.losses[:10], first.losses[-50:]))
+    assert abs(start - trained_end) < abs(start - scratch)  # it starts where the first run ended, not from scratch
+    log = json.loads((tmp_path / "ft" / "training_log.json").read_text())
+    assert log["episodes"] == 3 and str(more) in log["dataset"] and log["vision_pretraining"] is None
+    tuned = Pi0Policy(tmp_path / "ft")
+    assert tuned.processor.config == Pi0Policy(out).processor.config  # normalisation kept from the start point
