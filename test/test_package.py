@@ -179,3 +179,18 @@ def test_the_vision_probe_runs_and_reports_held_out_errors(tmp_path):
     assert record["layouts"] == 6 and record["steps"] >= 1
     for split in ("train", "held_out"):
         assert 0.0 < record[split]["peg_mm_median"] < 1000.0 and 0.0 < record[split]["hole_mm_median"] < 1000.0
+
+
+def test_the_action_probe_compares_a_checkpoint_with_the_expert(tmp_path):
+    import subprocess
+    import sys
+
+    from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR
+
+    out = tmp_path / "probe.json"
+    args = ["--model-path", str(EMBEDDED_MODEL_DIR), "--held-out-episodes", "1", "--frames", "12", "--threads", "1"]
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "action_probe.py"), *args, "--json", str(out)], check=True)
+    record = json.loads(out.read_text())
+    assert record["frames"] == 12 and len(record["sq_error_per_chunk_step"]) == 10
+    assert set(record["sq_error_per_dim"]) == {"dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper"}
+    assert all(v > 0 for v in record["sq_error_per_dim"].values())

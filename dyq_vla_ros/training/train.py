@@ -213,8 +213,8 @@ class AuxiliaryLocaliser(torch.nn.Module):
     def __init__(self, model: PI0ForConditionalGeneration, targets: np.ndarray) -> None:
         super().__init__()
         self.head = torch.nn.Linear(model.config.dit_config.hidden_size, targets.shape[1])
-        self.register_buffer("mean", torch.from_numpy(targets.mean(0)).float())
-        self.register_buffer("std", torch.from_numpy(np.maximum(targets.std(0), 1e-3)).float())
+        self.register_buffer("mean", torch.from_numpy(np.nanmean(targets, 0)).float())
+        self.register_buffer("std", torch.from_numpy(np.maximum(np.nanstd(targets, 0), 1e-3)).float())
         self._hidden: torch.Tensor | None = None
         model.action_out_proj.register_forward_pre_hook(self._keep_hidden)
 
@@ -222,24 +222,28 @@ class AuxiliaryLocaliser(torch.nn.Module):
         self._hidden = args[0]
 
     def loss(self, targets: np.ndarray) -> torch.Tensor:
-        """MSE of the normalised positions predicted from the last forward pass's action tokens."""
+        """MSE of the normalised targets predicted from the last forward pass's action tokens (NaN: unknown)."""
         pooled = self._hidden.mean(1)
         wanted = (torch.from_numpy(targets).float() - self.mean) / self.std
-        return torch.nn.functional.mse_loss(self.head(pooled), wanted)
+        known = ~torch.isnan(wanted)
+        err = torch.where(known, self.head(pooled) - wanted.nan_to_num(), torch.zeros_like(wanted))
+        return (err**2).sum() / known.sum().clamp(min=1)
 
 
 def auxiliary_targets(data: Dataset) -> np.ndarray | None:
-    """Per frame: the named peg's and hole's xy, and the hole's yaw as (cos 4y, sin 4y) (square symmetry)."""
+    """Per frame: named peg and hole xy, hole yaw and (NaN once moved) peg yaw; yaws as (cos 4y, sin 4y)."""
     if data.target is None:
         return None
-    yaw = {}
+    start = {}
     for seed in data.instructions:
         scene, task = sample_scene(np.random.default_rng(seed))
-        yaw[seed] = scene.blocks[scene.block(task.hole_colour)].yaw
-    hole_yaw = np.array([yaw[int(e)] for e in data.episode])
-    return np.concatenate([data.target, np.stack([np.cos(4 * hole_yaw), np.sin(4 * hole_yaw)], 1)], 1).astype(
-        np.float32
-    )
+        peg = scene.pegs[scene.peg(task.peg_colour)]
+        start[seed] = (peg.pos[0], peg.pos[1], peg.yaw, scene.blocks[scene.block(task.hole_colour)].yaw)
+    first = np.array([start[int(e)] for e in data.episode])
+    unmoved = np.all(np.abs(data.target[:, :2] - first[:, :2]) < 1e-6, axis=1)
+    peg_yaw = np.where(unmoved, first[:, 2], np.nan)
+    four = np.stack([np.cos(4 * first[:, 3]), np.sin(4 * first[:, 3]), np.cos(4 * peg_yaw), np.sin(4 * peg_yaw)], 1)
+    return np.concatenate([data.target, four], 1).astype(np.float32)
 
 
 def _lr_at(step: int, config: TrainConfig) -> float:
@@ -310,7 +314,9 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
     aux = AuxiliaryLocaliser(model, aux_targets) if aux_targets is not None else None
     earlier = Path(config.init_from) / STATE_FILE if config.init_from else None
     if aux is not None and earlier is not None and earlier.exists():  # keep the head the weights were trained with
-        aux.load_state_dict(torch.load(earlier, weights_only=False)["aux"])
+        head = torch.load(earlier, weights_only=False)["aux"]
+        if head and head["head.weight"].shape == aux.head.weight.shape:
+            aux.load_state_dict(head)
     params = [*model.parameters(), *(aux.parameters() if aux else [])]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     losses: list[float] = []
