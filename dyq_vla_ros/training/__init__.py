@@ -1,6 +1,6 @@
 """Demonstration data from the simulator and training of the tiny PI0 policy."""
 
-from dyq_vla_ros.training.data import DataConfig, Dataset, DatasetError, generate_dataset, load_dataset
+from dyq_vla_ros.training.data import DataConfig, Dataset, DatasetError, generate_dataset, load_dataset, load_datasets
 from dyq_vla_ros.training.train import TRAINED_ARCHITECTURE, TrainConfig, TrainResult, train
 
 __all__ = [
@@ -12,5 +12,6 @@ __all__ = [
     "TrainResult",
     "generate_dataset",
     "load_dataset",
+    "load_datasets",
     "train",
 ]

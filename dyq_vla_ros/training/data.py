@@ -242,9 +242,7 @@ class Dataset:
             yield np.arange(a, b)
 
 
-def load_dataset(directory: Path) -> Dataset:
-    """Read a dataset written by generate_dataset."""
-    directory = Path(directory)
+def _manifest(directory: Path) -> dict:
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
     except FileNotFoundError:
@@ -253,42 +251,51 @@ def load_dataset(directory: Path) -> Dataset:
         raise DatasetError(f"{directory}: unsupported format version {manifest.get('format_version')}")
     if not manifest["shards"]:
         raise DatasetError(f"{directory} holds no complete shard")
-    parts = []
     for shard in manifest["shards"]:
-        path = directory / shard["file"]
-        if not path.exists():
+        if not (directory / shard["file"]).exists():
             raise DatasetError(f"{directory}: shard {shard['file']} listed in {MANIFEST} is missing")
-        parts.append(load_file(str(path)))
-    cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    return Dataset(
-        image=cat["image"],
-        state=cat["state"],
-        action=cat["action"],
-        episode=cat["episode"],
-        frame=cat["frame"],
-        instructions={int(e["seed"]): e["instruction"] for e in manifest["episodes"]},
-        manifest=manifest,
-        target=cat.get("target"),
-    )
+    return manifest
 
 
-def concat_datasets(parts: Sequence[Dataset]) -> Dataset:
-    """One dataset of several (their episodes' seeds must not repeat)."""
-    if len(parts) == 1:
-        return parts[0]
-    seeds = [seed for part in parts for seed in part.instructions]
+def load_dataset(directory: Path) -> Dataset:
+    """Read a dataset written by generate_dataset."""
+    return load_datasets([directory])
+
+
+def load_datasets(directories: Sequence[Path]) -> Dataset:
+    """Read one or more datasets as one (their seeds must not repeat); the first one's manifest is kept.
+
+    Shards are copied one at a time into arrays sized from the manifests, so reading needs the
+    dataset's size plus one shard of memory, not twice the dataset's size.
+    """
+    directories = [Path(d) for d in directories]
+    manifests = [_manifest(d) for d in directories]
+    seeds = [int(e["seed"]) for m in manifests for e in m["episodes"]]
     if len(seeds) != len(set(seeds)):
         raise DatasetError("the datasets share episode seeds; give each its own --start-seed")
-    if len({part.image.shape[1:] for part in parts}) != 1:
-        raise DatasetError("the datasets' image sizes differ")
-    targets = [part.target for part in parts]
+    total = sum(shard["frames"] for m in manifests for shard in m["shards"])
+    arrays: dict[str, np.ndarray] = {}
+    at = 0
+    for directory, manifest in zip(directories, manifests, strict=True):
+        for shard in manifest["shards"]:
+            part = load_file(str(directory / shard["file"]))
+            n = len(part["frame"])
+            if not arrays:
+                arrays = {k: np.empty((total, *v.shape[1:]), v.dtype) for k, v in part.items()}
+            if set(part) != set(arrays) or part["image"].shape[1:] != arrays["image"].shape[1:]:
+                raise DatasetError(f"{directory}/{shard['file']}: tensors or image size differ from the other shards")
+            for key, value in part.items():
+                arrays[key][at : at + n] = value
+            at += n
+    if at != total:
+        raise DatasetError(f"the shards hold {at} frames, their manifests say {total}")
     return Dataset(
-        image=np.concatenate([p.image for p in parts]),
-        state=np.concatenate([p.state for p in parts]),
-        action=np.concatenate([p.action for p in parts]),
-        episode=np.concatenate([p.episode for p in parts]),
-        frame=np.concatenate([p.frame for p in parts]),
-        instructions={k: v for p in parts for k, v in p.instructions.items()},
-        manifest=parts[0].manifest,
-        target=None if any(t is None for t in targets) else np.concatenate(targets),
+        image=arrays["image"],
+        state=arrays["state"],
+        action=arrays["action"],
+        episode=arrays["episode"],
+        frame=arrays["frame"],
+        instructions={int(e["seed"]): e["instruction"] for m in manifests for e in m["episodes"]},
+        manifest=manifests[0],
+        target=arrays.get("target"),
     )

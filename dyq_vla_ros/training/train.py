@@ -21,7 +21,7 @@ from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig, buil
 from dyq_vla_ros.policy.state_features import JOINTS_AND_TOOL, state_features
 from dyq_vla_ros.sim.scene import sample_scene
 from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
-from dyq_vla_ros.training.data import Dataset, DatasetError, concat_datasets, load_dataset
+from dyq_vla_ros.training.data import Dataset, DatasetError, load_datasets
 from dyq_vla_ros.training.vision import pretrain_vision, render_layouts
 
 STATE_FILE = "training_state.pt"
@@ -298,7 +298,7 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     data_dirs = [Path(data_dir)] if isinstance(data_dir, (str, Path)) else [Path(d) for d in data_dir]
-    data = concat_datasets([load_dataset(d) for d in data_dirs])
+    data = load_datasets(data_dirs)
     if config.init_from:
         model = PI0ForConditionalGeneration.from_pretrained(config.init_from)
         proc_cfg = ProcessorConfig.load(Path(config.init_from))

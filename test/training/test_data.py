@@ -82,7 +82,7 @@ def test_targets_locate_the_instructions_peg_and_hole(dataset_dir):
 def test_dagger_rollouts_execute_the_policy_and_keep_expert_labels(tmp_path, dataset_dir):
     from dyq_vla_ros.policy import create_random_checkpoint
     from dyq_vla_ros.sim import PegInHoleEnv, ScriptedExpert
-    from dyq_vla_ros.training.data import concat_datasets
+    from dyq_vla_ros.training.data import load_datasets
 
     policy = create_random_checkpoint(tmp_path / "policy", calibration_chunks=0)
     out = tmp_path / "dagger"
@@ -99,7 +99,9 @@ def test_dagger_rollouts_execute_the_policy_and_keep_expert_labels(tmp_path, dat
     env.q = data.state[k, :6].astype(float)
     np.testing.assert_allclose(data.action[k], ScriptedExpert(env).act(), atol=1e-6)
     expert = load_dataset(dataset_dir)
-    both = concat_datasets([expert, data])
+    both = load_datasets([dataset_dir, out])
     assert len(both) == len(expert) + len(data) and set(both.instructions) == {0, 1, 2, 3}
+    np.testing.assert_array_equal(both.image[len(expert) :], data.image)
+    np.testing.assert_array_equal(both.target[: len(expert)], expert.target)
     with pytest.raises(DatasetError, match="share episode seeds"):
-        concat_datasets([expert, expert])
+        load_datasets([dataset_dir, dataset_dir])
