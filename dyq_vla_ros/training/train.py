@@ -18,7 +18,7 @@ from dyq_vla_ros.policy.checkpoint import save_checkpoint
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.policy.embedded import INSTRUCTION_WORDS
 from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig, build_word_tokenizer
-from dyq_vla_ros.policy.state_features import JOINTS_AND_TOOL, state_features
+from dyq_vla_ros.policy.state_features import HEIGHT_AND_GRIPPER, state_features
 from dyq_vla_ros.sim.scene import sample_scene
 from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
 from dyq_vla_ros.training.data import Dataset, DatasetError, load_datasets
@@ -70,14 +70,16 @@ class TrainConfig:
     """Rendered layouts (first frames of training seeds) for localisation pretraining of the vision tower."""
     vision_steps: int = 0
     """Steps of that pretraining, run once before flow matching; 0 disables it."""
-    state_features: str = JOINTS_AND_TOOL
-    """The model's state: "joints", or "joints+tool" (adds the built-in arm's tool pose by forward kinematics)."""
+    vision_arm_poses: bool = True
+    """Pretrain on frames with the arm moved to random workspace points (its tool tip located too)."""
+    state_features: str = HEIGHT_AND_GRIPPER
+    """The model's state (policy.state_features): "joints", "joints+tool" or "height+gripper"."""
     init_from: str = ""
     """Start from this checkpoint's weights and normalisation (fine-tuning, e.g. on DAgger data); "" for scratch."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
 
 
-def processor_config(data: Dataset, features: str = JOINTS_AND_TOOL) -> ProcessorConfig:
+def processor_config(data: Dataset, features: str = HEIGHT_AND_GRIPPER) -> ProcessorConfig:
     """Normalisation statistics of a dataset's (featurised) states and actions."""
 
     def stats(x: np.ndarray) -> tuple[list[float], list[float]]:
@@ -125,8 +127,8 @@ def vision_pretraining(
 ) -> dict:
     """Localisation pretraining of the vision tower on config.vision_layouts layouts; its record for the log."""
     t0 = time.monotonic()
-    layouts = render_layouts(train_seeds(config.vision_layouts), image_size)
-    held_out = render_layouts(calibration_seeds(VISION_HELD_OUT), image_size)
+    layouts = render_layouts(train_seeds(config.vision_layouts), image_size, arm_poses=config.vision_arm_poses)
+    held_out = render_layouts(calibration_seeds(VISION_HELD_OUT), image_size, arm_poses=config.vision_arm_poses)
     result = pretrain_vision(
         model,
         lambda images: pixels_from_uint8(images, processor),

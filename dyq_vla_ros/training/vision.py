@@ -19,8 +19,12 @@ from dyq_vla_ros.sim.scene import COLOURS
 from dyq_vla_ros.training.data import resize_image
 
 COLOUR_NAMES = tuple(COLOURS)
-LOCALISATION_TARGETS = 4 * len(COLOUR_NAMES)
+OBJECT_TARGETS = 4 * len(COLOUR_NAMES)
 """Per colour: the peg's xy and the hole block's xy (metres, table frame)."""
+LOCALISATION_TARGETS = OBJECT_TARGETS + 3
+"""The objects, then the tool tip's xyz (present when the arm was moved away from home)."""
+WORKSPACE = ((0.30, 0.52), (-0.32, 0.32), (0.03, 0.30))
+"""(x, y, z) ranges from which tool-tip targets of the arm poses are drawn."""
 
 
 @dataclass(frozen=True)
@@ -30,19 +34,34 @@ class Layouts:
     images: np.ndarray
     """[N, S, S, 3] uint8, resized as the dataset's frames."""
     targets: np.ndarray
-    """[N, 16] float32: peg x, peg y, hole x, hole y per colour in COLOUR_NAMES order."""
+    """[N, 19] float32: peg x, peg y, hole x, hole y per colour in COLOUR_NAMES order, then tool x, y, z."""
     mask: np.ndarray
-    """[N, 16] float32: 1 where that colour's object is in the scene."""
+    """[N, 19] float32: 1 where that colour's object is in the scene (and where the tool was moved)."""
 
 
-def render_layouts(seeds: list[int], image_size: int) -> Layouts:
-    """The first frame of each seed's scene (arm at home) and its object positions."""
+def move_tool(env: PegInHoleEnv, rng: np.random.Generator, steps: int = 15) -> None:
+    """Drive the open gripper toward a random workspace point (at most `steps` simulator steps)."""
+    goal = np.array([rng.uniform(*axis) for axis in WORKSPACE])
+    yaw = rng.uniform(-0.6, 0.6)
+    for _ in range(steps):
+        delta = goal - env.tool_pose[:3, 3]
+        env.step(np.array([*np.clip(delta, -0.02, 0.02), 0.0, 0.0, np.clip(yaw, -0.1, 0.1), -1.0]), render=False)
+        yaw -= np.clip(yaw, -0.1, 0.1)
+
+
+def render_layouts(seeds: list[int], image_size: int, *, arm_poses: bool = False) -> Layouts:
+    """A frame of each seed's scene and where things stand (arm at home, or with arm_poses moved at random)."""
     env = PegInHoleEnv()
     images = np.empty((len(seeds), image_size, image_size, 3), np.uint8)
     targets = np.zeros((len(seeds), LOCALISATION_TARGETS), np.float32)
     mask = np.zeros_like(targets)
     for n, seed in enumerate(seeds):
-        images[n] = resize_image(env.reset(seed).image, image_size)
+        obs = env.reset(seed)
+        if arm_poses:
+            move_tool(env, np.random.default_rng([seed, 7]))
+            obs = env.observe()
+            targets[n, OBJECT_TARGETS:], mask[n, OBJECT_TARGETS:] = env.tool_pose[:3, 3], 1.0
+        images[n] = resize_image(obs.image, image_size)
         for c, name in enumerate(COLOUR_NAMES):
             for peg in env.scene.pegs:
                 if peg.colour == name:
@@ -88,12 +107,18 @@ def localisation_error_mm(features: torch.Tensor, localiser: PatchLocaliser, lay
     """Median distance (mm) between predicted and true peg and hole positions."""
     with torch.no_grad():
         pred = localiser(features).numpy()
-    dist = np.hypot(pred[:, 0::2] - layouts.targets[:, 0::2], pred[:, 1::2] - layouts.targets[:, 1::2]) * 1000.0
-    present = layouts.mask[:, 0::2] > 0
-    return {
+    obj, truth = pred[:, :OBJECT_TARGETS], layouts.targets[:, :OBJECT_TARGETS]
+    dist = np.hypot(obj[:, 0::2] - truth[:, 0::2], obj[:, 1::2] - truth[:, 1::2]) * 1000.0
+    present = layouts.mask[:, :OBJECT_TARGETS:2] > 0
+    errors = {
         "peg_mm_median": float(np.median(dist[:, 0::2][present[:, 0::2]])),
         "hole_mm_median": float(np.median(dist[:, 1::2][present[:, 1::2]])),
     }
+    moved = layouts.mask[:, OBJECT_TARGETS] > 0
+    if moved.any():
+        tool = np.linalg.norm(pred[moved, OBJECT_TARGETS:] - layouts.targets[moved, OBJECT_TARGETS:], axis=1)
+        errors["tool_mm_median"] = float(np.median(tool) * 1000.0)
+    return errors
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from dyq_vla_ros.policy import CheckpointError, ProcessorConfig
-from dyq_vla_ros.policy.state_features import JOINTS, JOINTS_AND_TOOL, feature_dim, state_features
+from dyq_vla_ros.policy.state_features import (
+    HEIGHT_AND_GRIPPER,
+    JOINTS,
+    JOINTS_AND_TOOL,
+    feature_dim,
+    state_features,
+)
 from dyq_vla_ros.sim import PegInHoleEnv, ScriptedExpert
 
 
@@ -20,6 +26,9 @@ def test_tool_features_are_the_simulated_tool_pose():
     assert features.shape == (feature_dim(JOINTS_AND_TOOL, 7),) == (12,)
     np.testing.assert_allclose(features[:7], env.joint_positions(), atol=1e-6)
     np.testing.assert_allclose(features[7:], [*pose[:3, 3], np.cos(yaw), np.sin(yaw)], atol=1e-5)
+    height = state_features(HEIGHT_AND_GRIPPER, env.joint_positions())
+    assert feature_dim(HEIGHT_AND_GRIPPER, 7) == 2
+    np.testing.assert_allclose(height, [pose[2, 3], env.joint_positions()[6]], atol=1e-6)
 
 
 def test_batches_featurise_row_by_row_and_joints_pass_through():
@@ -39,3 +48,5 @@ def test_processor_config_checks_feature_lengths_and_kind():
         ProcessorConfig.identity(7, 7, state_features="tool")
     with pytest.raises(CheckpointError, match="needs the built-in arm's 6 joints"):
         ProcessorConfig.identity(4, 7, state_features=JOINTS_AND_TOOL)
+    with pytest.raises(CheckpointError, match="and the gripper"):
+        ProcessorConfig.identity(6, 7, state_features=HEIGHT_AND_GRIPPER)

@@ -37,7 +37,7 @@ def test_checkpoint_loads_and_predicts_in_robot_units(trained):
     assert (out / LOSS_PLOT).stat().st_size > 1000
     policy = Pi0Policy(out)
     assert policy.processor.config.joint_names[0] == "shoulder_pan_joint"
-    assert policy.processor.config.state_features == "joints+tool" and policy.state_dim == 7
+    assert policy.processor.config.state_features == "height+gripper" and policy.state_dim == 7
     assert policy.calibration.joint_state.speed_p95 != 1.0  # priors measured on the demonstrations
     chunk = policy.predict_action_chunk(
         Observation(np.zeros((128, 128, 3), np.uint8), np.zeros(7, np.float32), "put the red peg into the blue hole")
@@ -89,6 +89,10 @@ def test_vision_pretraining_learns_to_locate_and_is_logged(tmp_path):
     assert layouts.images.shape == (2, 32, 32, 3) and layouts.images.dtype == np.uint8
     assert layouts.mask.sum(1).tolist() == [12.0, 12.0]  # three pegs and three blocks, x and y each
     assert np.all(np.abs(layouts.targets[layouts.mask > 0]) < 1.0)
+    posed = render_layouts([0, 1], 32, arm_poses=True)
+    assert posed.mask.sum(1).tolist() == [15.0, 15.0]  # and the tool tip's xyz
+    assert not np.array_equal(posed.images[0], layouts.images[0])  # the arm has moved
+    np.testing.assert_array_equal(posed.targets[:, :16], layouts.targets[:, :16])
 
     data = tmp_path / "data"
     generate_dataset(data, DataConfig(episodes=1, image_size=32), progress=False)
@@ -98,6 +102,7 @@ def test_vision_pretraining_learns_to_locate_and_is_logged(tmp_path):
     assert record["layouts"] == 64 and record["steps"] == 150
     assert record["final_loss"] < 0.8 * record["first_loss"]
     assert 0.0 < record["held_out"]["peg_mm_median"] < 500.0
+    assert 0.0 < record["held_out"]["tool_mm_median"] < 500.0  # pretrained on arm poses by default
 
 
 def test_fine_tuning_starts_from_a_checkpoint_on_several_datasets(trained, tmp_path):
