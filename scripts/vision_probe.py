@@ -21,7 +21,7 @@ import torch
 from transformers import SiglipVisionConfig, SiglipVisionModel
 
 from dyq_vla_ros.sim.seeds import eval_seeds, train_seeds
-from dyq_vla_ros.training.vision import PatchLocaliser, localisation_error_mm, render_layouts
+from dyq_vla_ros.training.vision import OBJECT_TARGETS, PatchLocaliser, localisation_error_mm, render_layouts
 
 IMAGE_MEAN, IMAGE_STD = 0.5, 0.5
 
@@ -95,7 +95,7 @@ def main() -> None:
                     rng.choice(len(train.images), size=min(200, len(train.images)), replace=False), train
                 ),
                 "held_out": error_mm(None, test),
-                "spread_mm": float(np.median(np.hypot(localiser.std[0::2], localiser.std[1::2])) * 1000.0),
+                "spread_mm": float(np.median(np.hypot(*localiser.std[:OBJECT_TARGETS].reshape(-1, 2).T)) * 1000.0),
             }
             print(json.dumps(record), flush=True)
             next_eval = now + 120.0
