@@ -383,9 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--state-features",
         choices=("joints", "joints+tool", "height+gripper"),  # policy.state_features.STATE_FEATURES, torch-free here
-        default="height+gripper",
-        help="model state: joint positions; them plus the built-in arm's tool pose (forward kinematics); or only "
-        "the tool's height and the gripper gap, so that the policy must look where to go (default)",
+        default="joints+tool",
+        help="model state: joint positions; them plus the built-in arm's tool pose by forward kinematics (default); "
+        "or only the tool's height and the gripper gap (docs/BENCHMARKS.md, eighth attempt)",
     )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")

@@ -18,7 +18,7 @@ from dyq_vla_ros.policy.checkpoint import save_checkpoint
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.policy.embedded import INSTRUCTION_WORDS
 from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig, build_word_tokenizer
-from dyq_vla_ros.policy.state_features import HEIGHT_AND_GRIPPER, state_features
+from dyq_vla_ros.policy.state_features import JOINTS_AND_TOOL, state_features
 from dyq_vla_ros.sim.scene import sample_scene
 from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
 from dyq_vla_ros.training.data import Dataset, DatasetError, load_datasets
@@ -72,14 +72,14 @@ class TrainConfig:
     """Steps of that pretraining, run once before flow matching; 0 disables it."""
     vision_arm_poses: bool = True
     """Pretrain on frames with the arm moved to random workspace points (its tool tip located too)."""
-    state_features: str = HEIGHT_AND_GRIPPER
+    state_features: str = JOINTS_AND_TOOL
     """The model's state (policy.state_features): "joints", "joints+tool" or "height+gripper"."""
     init_from: str = ""
     """Start from this checkpoint's weights and normalisation (fine-tuning, e.g. on DAgger data); "" for scratch."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
 
 
-def processor_config(data: Dataset, features: str = HEIGHT_AND_GRIPPER) -> ProcessorConfig:
+def processor_config(data: Dataset, features: str = JOINTS_AND_TOOL) -> ProcessorConfig:
     """Normalisation statistics of a dataset's (featurised) states and actions."""
 
     def stats(x: np.ndarray) -> tuple[list[float], list[float]]:

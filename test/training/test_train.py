@@ -37,7 +37,7 @@ def test_checkpoint_loads_and_predicts_in_robot_units(trained):
     assert (out / LOSS_PLOT).stat().st_size > 1000
     policy = Pi0Policy(out)
     assert policy.processor.config.joint_names[0] == "shoulder_pan_joint"
-    assert policy.processor.config.state_features == "height+gripper" and policy.state_dim == 7
+    assert policy.processor.config.state_features == "joints+tool" and policy.state_dim == 7
     assert policy.calibration.joint_state.speed_p95 != 1.0  # priors measured on the demonstrations
     chunk = policy.predict_action_chunk(
         Observation(np.zeros((128, 128, 3), np.uint8), np.zeros(7, np.float32), "put the red peg into the blue hole")
