@@ -54,7 +54,7 @@ class ProcessorConfig:
     image_std: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
     joint_names: list[str] = field(default_factory=list)
     state_features: str = JOINTS
-    """What the model's state holds: the joint positions, or them and the built-in arm's tool pose."""
+    """What the model's state holds, derived from the joint positions (one of state_features.STATE_FEATURES)."""
 
     def __post_init__(self) -> None:
         for name, dim in (("state", self.model_state_dim), ("action", self.action_dim)):
