@@ -21,7 +21,7 @@ import torch
 from dyq_vla_ros.policy import Observation, Pi0Policy
 from dyq_vla_ros.sim import PegInHoleEnv
 from dyq_vla_ros.sim.seeds import calibration_seeds
-from dyq_vla_ros.training.data import Dataset, load_dataset, record_episode
+from dyq_vla_ros.training.data import Dataset, frame_arrays, load_dataset, record_episode
 from dyq_vla_ros.types import ACTION_NAMES
 
 
@@ -29,14 +29,7 @@ def held_out(episodes: int, image_size: int) -> Dataset:
     """Noisy-expert episodes on calibration seeds, as a dataset."""
     env = PegInHoleEnv()
     records = [record_episode(env, seed, 0.3, image_size) for seed in calibration_seeds(episodes)]
-    cat = {k: np.concatenate([r[k] for r in records]) for k in ("image", "state", "action", "target")}
-    return Dataset(
-        episode=np.concatenate([np.full(r["length"], r["seed"], np.int32) for r in records]),
-        frame=np.concatenate([np.arange(r["length"], dtype=np.int32) for r in records]),
-        instructions={r["seed"]: r["instruction"] for r in records},
-        manifest={},
-        **cat,
-    )
+    return Dataset(**frame_arrays(records), instructions={r["seed"]: r["instruction"] for r in records}, manifest={})
 
 
 def probe(policy: Pi0Policy, data: Dataset, frames: int, seed: int) -> dict:

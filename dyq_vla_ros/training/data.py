@@ -145,6 +145,18 @@ def task_targets(env: PegInHoleEnv) -> np.ndarray:
     return np.array([peg.pos[0], peg.pos[1], block.xy[0], block.xy[1]], dtype=np.float32)
 
 
+def frame_arrays(records: Sequence[dict]) -> dict[str, np.ndarray]:
+    """The tensors of a shard (image, state, action, target, episode, frame) from recorded episodes."""
+    # safetensors writes the raw buffer whatever the strides: every array must be C-contiguous
+    arrays = {
+        key: np.ascontiguousarray(np.concatenate([r[key] for r in records]))
+        for key in ("image", "state", "action", "target")
+    }
+    arrays["episode"] = np.concatenate([np.full(r["length"], r["seed"], np.int32) for r in records])
+    arrays["frame"] = np.concatenate([np.arange(r["length"], dtype=np.int32) for r in records])
+    return arrays
+
+
 def _shard_path(directory: Path, index: int) -> Path:
     return directory / f"shard_{index:05d}.safetensors"
 
@@ -187,13 +199,7 @@ def generate_dataset(directory: Path, config: DataConfig, *, progress: bool = Tr
         for seed in group:
             records.append(record_episode(env, seed, config.noise_std, config.image_size, driver))
             bar.update(1)
-        # safetensors writes the raw buffer whatever the strides: every array must be C-contiguous
-        arrays = {
-            key: np.ascontiguousarray(np.concatenate([r[key] for r in records]))
-            for key in ("image", "state", "action", "target")
-        }
-        arrays["episode"] = np.concatenate([np.full(r["length"], r["seed"], np.int32) for r in records])
-        arrays["frame"] = np.concatenate([np.arange(r["length"], dtype=np.int32) for r in records])
+        arrays = frame_arrays(records)
         tmp = path.with_suffix(".tmp")
         save_file(arrays, str(tmp))
         tmp.replace(path)

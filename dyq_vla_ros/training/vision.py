@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from transformers import PI0ForConditionalGeneration
 
-from dyq_vla_ros.sim.env import PegInHoleEnv
+from dyq_vla_ros.sim.env import MAX_ROTATION, MAX_TRANSLATION, PegInHoleEnv
 from dyq_vla_ros.sim.scene import COLOURS
 from dyq_vla_ros.training.data import resize_image
 
@@ -45,8 +45,9 @@ def move_tool(env: PegInHoleEnv, rng: np.random.Generator, steps: int = 15) -> N
     yaw = rng.uniform(-0.6, 0.6)
     for _ in range(steps):
         delta = goal - env.tool_pose[:3, 3]
-        env.step(np.array([*np.clip(delta, -0.02, 0.02), 0.0, 0.0, np.clip(yaw, -0.1, 0.1), -1.0]), render=False)
-        yaw -= np.clip(yaw, -0.1, 0.1)
+        turn = np.clip(yaw, -MAX_ROTATION, MAX_ROTATION)
+        env.step(np.array([*np.clip(delta, -MAX_TRANSLATION, MAX_TRANSLATION), 0.0, 0.0, turn, -1.0]), render=False)
+        yaw -= turn
 
 
 def render_layouts(seeds: list[int], image_size: int, *, arm_poses: bool = False) -> Layouts:
