@@ -29,7 +29,7 @@ def trained(tmp_path_factory):
 def test_loss_decreases(trained):
     *_, result = trained
     assert result.steps == 200
-    assert np.mean(result.losses[-20:]) < 0.85 * np.mean(result.losses[:20])
+    assert np.mean(result.losses[-20:]) < 0.8 * np.mean(result.losses[:20])
 
 
 def test_checkpoint_loads_and_predicts_in_robot_units(trained):
