@@ -170,6 +170,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         vision_layouts=args.vision_layouts,
         vision_steps=args.vision_steps,
         state_features=args.state_features,
+        action_space=args.action_space,
         init_from=args.init_from,
     )
     result = train([Path(d) for d in args.data], Path(args.out), config)
@@ -386,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="joints+tool",
         help="model state: joint positions; them plus the built-in arm's tool pose by forward kinematics (default); "
         "or only the tool's height and the gripper gap (docs/BENCHMARKS.md, eighth attempt)",
+    )
+    tr.add_argument(
+        "--action-space",
+        choices=("tool_target", "delta"),  # policy.action_space.ACTION_SPACES, torch-free here
+        default="tool_target",
+        help="what the model outputs: the expert's tool targets, converted to deltas by the processor (default), "
+        "or the deltas themselves (docs/BENCHMARKS.md, attempts one to eight)",
     )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")

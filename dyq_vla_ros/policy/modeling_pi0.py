@@ -143,4 +143,4 @@ class Pi0Policy(Policy):
         }
         chunk = self._model.sample_actions(noise=self._noise(1), num_steps=self.config.num_inference_steps, **inputs)
         self._inference_index += 1
-        return self.processor.unnormalize_actions(chunk[0])
+        return self.processor.robot_actions(chunk[0], observation.state)

@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
+from dyq_vla_ros.policy.action_space import DELTA, TOOL_TARGET, check_action_space, targets_to_deltas
 from dyq_vla_ros.policy.errors import CheckpointError, ObservationError
-from dyq_vla_ros.policy.state_features import JOINTS, feature_dim, state_features
+from dyq_vla_ros.policy.state_features import JOINTS, JOINTS_AND_TOOL, feature_dim, state_features
 
 PROCESSOR_FILE = "dyq_processor.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -55,8 +56,22 @@ class ProcessorConfig:
     joint_names: list[str] = field(default_factory=list)
     state_features: str = JOINTS
     """What the model's state holds, derived from the joint positions (one of state_features.STATE_FEATURES)."""
+    action_space: str = DELTA
+    """What the model's actions are: contract deltas, or tool targets converted to deltas (policy.action_space)."""
+    max_translation: float = 0.02
+    """With tool targets: the most the tool moves per step (m, norm)."""
+    max_rotation: float = 0.1
+    """With tool targets: the most the tool turns per step and axis (rad)."""
 
     def __post_init__(self) -> None:
+        check_action_space(self.action_space)
+        if self.action_space == TOOL_TARGET:
+            feature_dim(JOINTS_AND_TOOL, self.state_dim)  # raises unless the built-in arm's joints are there
+            if self.action_dim != 7 or self.max_translation <= 0 or self.max_rotation <= 0:
+                raise CheckpointError(
+                    f"{PROCESSOR_FILE}: tool targets need action_dim 7 and positive step limits, got "
+                    f"{self.action_dim}, {self.max_translation}, {self.max_rotation}"
+                )
         for name, dim in (("state", self.model_state_dim), ("action", self.action_dim)):
             for stat in ("mean", "std"):
                 values = getattr(self, f"{name}_{stat}")
@@ -213,6 +228,15 @@ class Pi0Processor:
         }
 
     def unnormalize_actions(self, chunk: torch.Tensor) -> np.ndarray:
-        """Robot-unit [chunk, action_dim] actions from the model's normalised, padded output."""
+        """The model's normalised, padded output in its own units ([chunk, action_dim] deltas or tool targets)."""
         a = chunk.detach().to(torch.float32).cpu().numpy()[..., : self.config.action_dim]
         return a * self._action_std + self._action_mean
+
+    def robot_actions(self, chunk: torch.Tensor, state: np.ndarray) -> np.ndarray:
+        """Contract [chunk, action_dim] actions from the model's output for an observation's joint positions."""
+        actions = self.unnormalize_actions(chunk)
+        if self.config.action_space == DELTA:
+            return actions
+        return targets_to_deltas(
+            actions, state, max_translation=self.config.max_translation, max_rotation=self.config.max_rotation
+        )

@@ -34,9 +34,12 @@ class ScriptedExpert:
         self.phase = "approach"
         self.step_scale = MAX_TRANSLATION
         """Largest translation the last action allowed; injected noise scales with it."""
+        self.goal = np.zeros(7)
+        """The tool target behind the last action: [x, y, z, rotation vector from pointing down, gripper]."""
 
     def _toward(self, target: np.ndarray, yaw: float, max_step: float, gripper: float) -> np.ndarray:
         self.step_scale = max_step
+        self.goal = np.array([*target, 0.0, 0.0, yaw, gripper])
         tool = self.env.tool_pose
         err = target - tool[:3, 3]
         norm = np.linalg.norm(err)
@@ -63,6 +66,7 @@ class ScriptedExpert:
         peg = scene.pegs[peg_i]
         if env.success:
             self.phase = "release"
+            self.goal = np.array([*tip, 0.0, 0.0, yaw, -1.0])
             return np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0])
         if env.held != peg_i:
             if env.closed:  # holding nothing useful: open and back off upward

@@ -4,11 +4,12 @@ Layout of a dataset directory (documented in docs/DATASET.md):
 
     manifest.json              format version, image size, joint and action names, episodes
     shard_00000.safetensors    image [N,S,S,3] uint8, state [N,D] f32, action [N,7] f32,
-                               target [N,4] f32, episode [N] int32, frame [N] int32
+                               goal [N,7] f32, target [N,4] f32, episode [N] int32, frame [N] int32
 
 Each frame pairs the observation with the expert's clean action in that state; the executed
 action carried the injected noise (DART-style), so the data shows how to correct deviations.
-`target` holds privileged simulator state (the instruction's peg and hole positions) that only
+`goal` is the tool target the expert's action moves toward (policy.action_space.TOOL_TARGET), the
+label of policies that predict targets instead of deltas. `target` holds privileged simulator state (the instruction's peg and hole positions) that only
 training uses, as an auxiliary localisation label for the vision tower.
 A shard is written only when complete, so an interrupted run resumes at the first missing shard.
 """
@@ -30,9 +31,9 @@ from dyq_vla_ros.sim import JOINT_NAMES, Observation, PegInHoleEnv, ScriptedExpe
 from dyq_vla_ros.types import ACTION_NAMES
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 2
-READ_VERSIONS = (1, 2)
-"""Version 1 datasets have no `target` tensor."""
+FORMAT_VERSION = 3
+READ_VERSIONS = (1, 2, 3)
+"""Version 1 datasets have no `target` tensor, versions 1 and 2 no `goal`."""
 
 
 class DatasetError(ValueError):
@@ -116,12 +117,13 @@ def record_episode(
     rng = np.random.default_rng([seed, 1])
     if driver is not None:
         driver.reset()
-    images, states, actions, targets = [], [], [], []
+    images, states, actions, goals, targets = [], [], [], [], []
     while not env.done:
         clean = expert.act()
         images.append(resize_image(obs.image, image_size))
         states.append(obs.joint_positions.astype(np.float32))
         actions.append(clean.astype(np.float32))
+        goals.append(expert.goal.astype(np.float32))
         targets.append(task_targets(env))
         executed = expert.perturb(clean, noise_std, rng)
         if driver is not None:
@@ -135,6 +137,7 @@ def record_episode(
         "image": np.stack(images),
         "state": np.stack(states),
         "action": np.stack(actions),
+        "goal": np.stack(goals),
         "target": np.stack(targets),
     }
 
@@ -146,11 +149,11 @@ def task_targets(env: PegInHoleEnv) -> np.ndarray:
 
 
 def frame_arrays(records: Sequence[dict]) -> dict[str, np.ndarray]:
-    """The tensors of a shard (image, state, action, target, episode, frame) from recorded episodes."""
+    """The tensors of a shard (image, state, action, goal, target, episode, frame) from recorded episodes."""
     # safetensors writes the raw buffer whatever the strides: every array must be C-contiguous
     arrays = {
         key: np.ascontiguousarray(np.concatenate([r[key] for r in records]))
-        for key in ("image", "state", "action", "target")
+        for key in ("image", "state", "action", "goal", "target")
     }
     arrays["episode"] = np.concatenate([np.full(r["length"], r["seed"], np.int32) for r in records])
     arrays["frame"] = np.concatenate([np.arange(r["length"], dtype=np.int32) for r in records])
@@ -225,21 +228,32 @@ class Dataset:
     manifest: dict
     target: np.ndarray | None = None
     """[N, 4] peg and hole positions of the instruction (privileged, training only); None in version 1."""
+    goal: np.ndarray | None = None
+    """[N, 7] the expert's tool targets (policy.action_space); None before version 3."""
 
     def __len__(self) -> int:
         return int(self.frame.shape[0])
 
     def action_chunks(self, chunk: int) -> np.ndarray:
-        """[N, chunk, 7] labels: each frame's next `chunk` expert actions, held after its episode ends."""
+        """[N, chunk, 7] labels: each frame's next `chunk` expert actions; after its episode ends, stand still."""
+        chunks, same, last_valid = self._chunks(self.action, chunk)
+        hold = np.zeros_like(chunks)
+        hold[..., 6] = self.action[last_valid, 6][:, None]
+        return np.where(same[..., None], chunks, hold)
+
+    def goal_chunks(self, chunk: int) -> np.ndarray:
+        """[N, chunk, 7] labels: each frame's next `chunk` tool targets; after its episode ends, the last one."""
+        if self.goal is None:
+            raise DatasetError("this dataset has no tool targets (format < 3); regenerate it with `dyq-vla gen-data`")
+        chunks, same, last_valid = self._chunks(self.goal, chunk)
+        return np.where(same[..., None], chunks, self.goal[last_valid][:, None, :])
+
+    def _chunks(self, values: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = len(self)
         raw = np.arange(n)[:, None] + np.arange(chunk)[None, :]
         idx = np.minimum(raw, n - 1)
         same = (raw < n) & (self.episode[idx] == self.episode[:, None])
-        chunks = self.action[idx].copy()
-        hold = np.zeros_like(chunks)
-        last_valid = np.where(same, idx, -1).max(axis=1)
-        hold[..., 6] = self.action[last_valid, 6][:, None]
-        return np.where(same[..., None], chunks, hold)
+        return values[idx], same, np.where(same, idx, -1).max(axis=1)
 
     def episodes(self) -> Iterator[np.ndarray]:
         """Frame indices of each episode."""
@@ -304,4 +318,5 @@ def load_datasets(directories: Sequence[Path]) -> Dataset:
         instructions={int(e["seed"]): e["instruction"] for m in manifests for e in m["episodes"]},
         manifest=manifests[0],
         target=arrays.get("target"),
+        goal=arrays.get("goal"),
     )

@@ -15,10 +15,12 @@ from transformers import PI0ForConditionalGeneration
 
 from dyq_vla_ros.dyq.calibration import Calibration, action_magnitudes, joint_magnitudes, p95_priors
 from dyq_vla_ros.policy.checkpoint import save_checkpoint
+from dyq_vla_ros.policy.action_space import TOOL_TARGET, check_action_space
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.policy.embedded import INSTRUCTION_WORDS
 from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig, build_word_tokenizer
 from dyq_vla_ros.policy.state_features import JOINTS_AND_TOOL, state_features
+from dyq_vla_ros.sim.env import MAX_ROTATION, MAX_TRANSLATION
 from dyq_vla_ros.sim.scene import sample_scene
 from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
 from dyq_vla_ros.training.data import Dataset, DatasetError, load_datasets
@@ -74,19 +76,21 @@ class TrainConfig:
     """Pretrain on frames with the arm moved to random workspace points (its tool tip located too)."""
     state_features: str = JOINTS_AND_TOOL
     """The model's state (policy.state_features): "joints", "joints+tool" or "height+gripper"."""
+    action_space: str = TOOL_TARGET
+    """What the model learns to output (policy.action_space): "tool_target" (the expert's targets) or "delta"."""
     init_from: str = ""
     """Start from this checkpoint's weights and normalisation (fine-tuning, e.g. on DAgger data); "" for scratch."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
 
 
-def processor_config(data: Dataset, features: str = JOINTS_AND_TOOL) -> ProcessorConfig:
-    """Normalisation statistics of a dataset's (featurised) states and actions."""
+def processor_config(data: Dataset, features: str = JOINTS_AND_TOOL, action_space: str = TOOL_TARGET) -> ProcessorConfig:
+    """Normalisation statistics of a dataset's (featurised) states and its labels in the chosen action space."""
 
     def stats(x: np.ndarray) -> tuple[list[float], list[float]]:
         return x.mean(0).astype(float).tolist(), np.maximum(x.std(0), 1e-3).astype(float).tolist()
 
     state_mean, state_std = stats(state_features(features, data.state))
-    action_mean, action_std = stats(data.action)
+    action_mean, action_std = stats(action_labels(data, action_space))
     return ProcessorConfig(
         state_dim=data.state.shape[1],
         action_dim=data.action.shape[1],
@@ -96,7 +100,20 @@ def processor_config(data: Dataset, features: str = JOINTS_AND_TOOL) -> Processo
         action_std=action_std,
         joint_names=list(data.manifest["joint_names"]),
         state_features=features,
+        action_space=action_space,
+        max_translation=MAX_TRANSLATION,
+        max_rotation=MAX_ROTATION,
     )
+
+
+def action_labels(data: Dataset, action_space: str) -> np.ndarray:
+    """Per-frame labels [N, 7]: the expert's deltas, or its tool targets."""
+    check_action_space(action_space)
+    if action_space != TOOL_TARGET:
+        return data.action
+    if data.goal is None:
+        raise DatasetError("tool-target training needs a dataset with goals (format 3); regenerate it with gen-data")
+    return data.goal
 
 
 def dataset_calibration(data: Dataset) -> Calibration:
@@ -162,7 +179,8 @@ class _Batches:
         self.input_ids = torch.stack([ids[int(e)][0] for e in data.episode])
         self.attention = torch.stack([ids[int(e)][1] for e in data.episode])
         self.state = torch.stack([processor.state_tensor(s) for s in data.state])
-        self.actions = processor.normalize_actions(data.action_chunks(chunk))
+        chunks = data.goal_chunks(chunk) if processor.config.action_space == TOOL_TARGET else data.action_chunks(chunk)
+        self.actions = processor.normalize_actions(chunks)
 
     def sample(self, size: int) -> tuple[dict, torch.Tensor, np.ndarray]:
         idx = torch.from_numpy(self.rng.integers(0, len(self.data), size))
@@ -306,7 +324,7 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
         proc_cfg = ProcessorConfig.load(Path(config.init_from))
     else:
         model = PI0ForConditionalGeneration(TinyPi0Architecture(**config.architecture).to_pi0_config())
-        proc_cfg = processor_config(data, config.state_features)
+        proc_cfg = processor_config(data, config.state_features, config.action_space)
     image_size = model.config.vlm_config.vision_config.image_size
     if data.image.shape[1:3] != (image_size, image_size):
         raise DatasetError(f"dataset images are {data.image.shape[1:3]}, the model takes {image_size} square")

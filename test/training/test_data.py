@@ -49,6 +49,22 @@ def test_action_chunks_stay_within_their_episode(dataset_dir):
     np.testing.assert_array_equal(chunks[0, :5], data.action[:5])
 
 
+def test_goals_are_the_experts_tool_targets_and_hold_after_the_episode(dataset_dir):
+    from dyq_vla_ros.sim import PegInHoleEnv
+
+    data = load_dataset(dataset_dir)
+    assert data.goal.shape == (len(data), 7)
+    env = PegInHoleEnv()
+    env.reset(0)
+    peg = env.target_peg.pos
+    np.testing.assert_allclose(data.goal[0, :2], peg[:2], atol=1e-6)  # first move: over the named peg
+    assert data.goal[0, 6] == -1.0 and np.all(data.goal[:, 3:5] == 0.0)  # open; only yaw about the vertical
+    chunks = data.goal_chunks(10)
+    last = next(iter(data.episodes()))[-1]
+    np.testing.assert_array_equal(chunks[last], np.repeat(data.goal[last][None], 10, 0))
+    np.testing.assert_array_equal(chunks[0], data.goal[:10])
+
+
 def test_generation_resumes_and_refuses_other_settings(dataset_dir):
     before = {p.name: p.stat().st_mtime_ns for p in dataset_dir.glob("shard_*")}
     generate_dataset(dataset_dir, DataConfig(episodes=3, shard_episodes=2, image_size=32), progress=False)
