@@ -171,6 +171,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         vision_steps=args.vision_steps,
         state_features=args.state_features,
         action_space=args.action_space,
+        start_frames=args.start_frames,
+        start_share=args.start_share,
         init_from=args.init_from,
     )
     result = train([Path(d) for d in args.data], Path(args.out), config)
@@ -395,6 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the model outputs: the expert's tool targets, converted to deltas by the processor (default), "
         "or the deltas themselves (docs/BENCHMARKS.md, attempts one to eight)",
     )
+    tr.add_argument(
+        "--start-frames",
+        type=int,
+        default=0,
+        help="first-move frames from this many new layouts (arm at a random pose, the expert's next chunk as label), "
+        "mixed into flow matching (0: none)",
+    )
+    tr.add_argument("--start-share", type=float, default=0.25, help="share of each batch from the start frames")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     tr.add_argument("--checkpoint-every", type=int, default=500)

@@ -9,8 +9,9 @@ Layout of a dataset directory (documented in docs/DATASET.md):
 Each frame pairs the observation with the expert's clean action in that state; the executed
 action carried the injected noise (DART-style), so the data shows how to correct deviations.
 `goal` is the tool target the expert's action moves toward (policy.action_space.TOOL_TARGET), the
-label of policies that predict targets instead of deltas. `target` holds privileged simulator state (the instruction's peg and hole positions) that only
-training uses, as an auxiliary localisation label for the vision tower.
+label of policies that predict targets instead of deltas. `target` holds privileged simulator
+state (the instruction's peg and hole positions) that only training uses, as an auxiliary
+localisation label.
 A shard is written only when complete, so an interrupted run resumes at the first missing shard.
 """
 

@@ -14,8 +14,8 @@ import torch
 from transformers import PI0ForConditionalGeneration
 
 from dyq_vla_ros.dyq.calibration import Calibration, action_magnitudes, joint_magnitudes, p95_priors
-from dyq_vla_ros.policy.checkpoint import save_checkpoint
 from dyq_vla_ros.policy.action_space import TOOL_TARGET, check_action_space
+from dyq_vla_ros.policy.checkpoint import save_checkpoint
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.policy.embedded import INSTRUCTION_WORDS
 from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig, build_word_tokenizer
@@ -24,6 +24,7 @@ from dyq_vla_ros.sim.env import MAX_ROTATION, MAX_TRANSLATION
 from dyq_vla_ros.sim.scene import sample_scene
 from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
 from dyq_vla_ros.training.data import Dataset, DatasetError, load_datasets
+from dyq_vla_ros.training.start_frames import record_start_frames
 from dyq_vla_ros.training.vision import pretrain_vision, render_layouts
 
 STATE_FILE = "training_state.pt"
@@ -78,12 +79,18 @@ class TrainConfig:
     """The model's state (policy.state_features): "joints", "joints+tool" or "height+gripper"."""
     action_space: str = TOOL_TARGET
     """What the model learns to output (policy.action_space): "tool_target" (the expert's targets) or "delta"."""
+    start_frames: int = 0
+    """First-move frames from this many new layouts (training.start_frames), mixed into flow matching; 0: none."""
+    start_share: float = 0.25
+    """Share of each batch drawn from those start frames."""
     init_from: str = ""
     """Start from this checkpoint's weights and normalisation (fine-tuning, e.g. on DAgger data); "" for scratch."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
 
 
-def processor_config(data: Dataset, features: str = JOINTS_AND_TOOL, action_space: str = TOOL_TARGET) -> ProcessorConfig:
+def processor_config(
+    data: Dataset, features: str = JOINTS_AND_TOOL, action_space: str = TOOL_TARGET
+) -> ProcessorConfig:
     """Normalisation statistics of a dataset's (featurised) states and its labels in the chosen action space."""
 
     def stats(x: np.ndarray) -> tuple[list[float], list[float]]:
@@ -129,6 +136,8 @@ def dataset_calibration(data: Dataset) -> Calibration:
     )
 
 
+START_FRAME_SEEDS = 500_000
+"""First training seed of the start frames' layouts: clear of gen-data episodes and of calibration seeds."""
 VISION_HELD_OUT = 200
 """Layouts (calibration seeds, never trained on) on which the pretrained tower's error is reported."""
 
@@ -167,35 +176,56 @@ def vision_pretraining(
     }
 
 
-class _Batches:
-    """Random training batches as PI0 inputs, built from uint8 frames on the fly."""
+class _Frames:
+    """One source of training frames: uint8 images, model-ready states and token ids, normalised label chunks."""
 
-    def __init__(self, data: Dataset, processor: Pi0Processor, chunk: int, seed: int, shift_px: int = 0) -> None:
-        self.data = data
-        self.processor = processor
-        self.rng = np.random.default_rng(seed)
-        self.shift_px = shift_px
+    def __init__(self, data: Dataset, chunks: np.ndarray, processor: Pi0Processor, aux: np.ndarray | None) -> None:
         ids = {ep: processor.token_ids(text) for ep, text in data.instructions.items()}
+        self.images = data.image
         self.input_ids = torch.stack([ids[int(e)][0] for e in data.episode])
         self.attention = torch.stack([ids[int(e)][1] for e in data.episode])
         self.state = torch.stack([processor.state_tensor(s) for s in data.state])
-        chunks = data.goal_chunks(chunk) if processor.config.action_space == TOOL_TARGET else data.action_chunks(chunk)
         self.actions = processor.normalize_actions(chunks)
+        self.aux = aux
 
-    def sample(self, size: int) -> tuple[dict, torch.Tensor, np.ndarray]:
-        idx = torch.from_numpy(self.rng.integers(0, len(self.data), size))
-        pixels = pixels_from_uint8(self.data.image[idx.numpy()], self.processor)
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+class _Batches:
+    """Random training batches as PI0 inputs, built from uint8 frames on the fly (a share from start frames)."""
+
+    def __init__(
+        self,
+        sources: list[_Frames],
+        shares: list[float],
+        processor: Pi0Processor,
+        seed: int,
+        shift_px: int = 0,
+    ) -> None:
+        self.sources = sources
+        self.shares = np.asarray(shares, float) / np.sum(shares)
+        self.processor = processor
+        self.rng = np.random.default_rng(seed)
+        self.shift_px = shift_px
+
+    def sample(self, size: int) -> tuple[dict, torch.Tensor, np.ndarray | None]:
+        """(model inputs, normalised label chunks, auxiliary targets or None) of `size` random frames."""
+        counts = self.rng.multinomial(size, self.shares)
+        picks = [(src, self.rng.integers(0, len(src), n)) for src, n in zip(self.sources, counts, strict=True) if n]
+        pixels = pixels_from_uint8(np.concatenate([src.images[i] for src, i in picks]), self.processor)
         if self.shift_px:  # replicated edges: shifting normalised pixels equals normalising shifted ones
             pixels = random_shift(pixels, self.shift_px, self.rng)
-        pixels = pixels[:, None]
         inputs = {
-            "pixel_values": pixels,
+            "pixel_values": pixels[:, None],
             "pixel_attention_mask": torch.ones(size, 1, dtype=torch.bool),
-            "input_ids": self.input_ids[idx],
-            "attention_mask": self.attention[idx],
-            "state": self.state[idx],
+            "input_ids": torch.cat([src.input_ids[i] for src, i in picks]),
+            "attention_mask": torch.cat([src.attention[i] for src, i in picks]),
+            "state": torch.cat([src.state[i] for src, i in picks]),
         }
-        return inputs, self.actions[idx], idx.numpy()
+        actions = torch.cat([src.actions[i] for src, i in picks])
+        aux = None if picks[0][0].aux is None else np.concatenate([src.aux[i] for src, i in picks])
+        return inputs, actions, aux
 
 
 def flow_matching_loss(model: PI0ForConditionalGeneration, inputs: dict, actions: torch.Tensor, action_dim: int):
@@ -357,7 +387,21 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
         torch.set_rng_state(state["torch_rng"])
     elif config.vision_steps > 0 and not config.init_from:
         vision = vision_pretraining(model, processor, config, image_size, progress=progress)
-    batches = _Batches(data, processor, model.config.chunk_size, config.seed + start_step, config.shift_px)
+    chunk = model.config.chunk_size
+    tool_targets = proc_cfg.action_space == TOOL_TARGET
+    sources = [
+        _Frames(data, data.goal_chunks(chunk) if tool_targets else data.action_chunks(chunk), processor, aux_targets)
+    ]
+    shares = [1.0]
+    if config.start_frames:
+        start = record_start_frames(
+            train_seeds(config.start_frames, START_FRAME_SEEDS), image_size, chunk, progress=progress
+        )
+        start_aux = auxiliary_targets(start.frames) if aux is not None else None
+        labels = start.goal_chunks if tool_targets else start.action_chunks
+        sources.append(_Frames(start.frames, labels, processor, start_aux))
+        shares = [1.0 - config.start_share, config.start_share]
+    batches = _Batches(sources, shares, processor, config.seed + start_step, config.shift_px)
     calibration = dataset_calibration(data)
 
     def save(step: int) -> None:
@@ -399,11 +443,11 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
     while step < config.steps:
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, config)
-        inputs, actions, idx = batches.sample(config.batch_size)
+        inputs, actions, aux_wanted = batches.sample(config.batch_size)
         flow = flow_matching_loss(model, inputs, actions, proc_cfg.action_dim)
         loss = flow
         if aux is not None:
-            aux_loss = aux.loss(aux_targets[idx])
+            aux_loss = aux.loss(aux_wanted)
             aux_losses.append(float(aux_loss.detach()))
             loss = flow + config.aux_weight * aux_loss
         optimizer.zero_grad(set_to_none=True)

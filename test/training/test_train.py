@@ -43,6 +43,18 @@ def test_checkpoint_loads_and_predicts_in_robot_units(trained):
         Observation(np.zeros((128, 128, 3), np.uint8), np.zeros(7, np.float32), "put the red peg into the blue hole")
     )
     assert chunk.shape == (10, 7) and np.all(np.isfinite(chunk))
+    # tool targets by default, turned into contract deltas within the per-step limits
+    assert policy.processor.config.action_space == "tool_target"
+    assert np.all(np.linalg.norm(chunk[:, :3], axis=1) <= 0.02 + 1e-6) and np.all(np.abs(chunk[:, 3:6]) <= 0.1 + 1e-6)
+
+
+def test_delta_action_space_still_trains_on_the_deltas(trained, tmp_path):
+    data, _, config, _ = trained
+    delta = TrainConfig(**{**asdict(config), "steps": 20, "action_space": "delta"})
+    result = train(data, tmp_path, delta, progress=False)
+    policy = Pi0Policy(tmp_path)
+    assert result.steps == 20 and policy.processor.config.action_space == "delta"
+    np.testing.assert_allclose(policy.processor.config.action_mean[:3], [0, 0, 0], atol=0.02)  # deltas, not poses
 
 
 def test_a_finished_run_resumes_without_more_steps(trained):
@@ -119,3 +131,20 @@ def test_fine_tuning_starts_from_a_checkpoint_on_several_datasets(trained, tmp_p
     assert log["episodes"] == 3 and str(more) in log["dataset"] and log["vision_pretraining"] is None
     tuned = Pi0Policy(tmp_path / "ft")
     assert tuned.processor.config == Pi0Policy(out).processor.config  # normalisation kept from the start point
+
+
+def test_start_frames_are_labelled_by_the_expert_and_mixed_into_training(trained, tmp_path):
+    from dyq_vla_ros.sim import PegInHoleEnv
+    from dyq_vla_ros.training.start_frames import record_start_frames
+
+    start = record_start_frames([500000, 500001], 32, 10)
+    env = PegInHoleEnv()
+    for i, seed in enumerate((500000, 500001)):
+        env.reset(seed)
+        np.testing.assert_allclose(start.goal_chunks[i, 0, :2], env.target_peg.pos[:2], atol=1e-6)  # go for the peg
+        assert not np.allclose(start.frames.state[i, :6], env.arm.home)  # from a random pose, not from home
+    assert start.goal_chunks.shape == start.action_chunks.shape == (2, 10, 7)
+    data, _, config, _ = trained
+    mixed = TrainConfig(**{**asdict(config), "steps": 20, "start_frames": 8, "start_share": 0.5})
+    result = train(data, tmp_path, mixed, progress=False)
+    assert result.steps == 20 and np.all(np.isfinite(result.losses))
