@@ -194,3 +194,28 @@ def test_the_action_probe_compares_a_checkpoint_with_the_expert(tmp_path):
     assert record["frames"] == 12 and len(record["sq_error_per_chunk_step"]) == 10
     assert set(record["sq_error_per_dim"]) == {"dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper"}
     assert all(v > 0 for v in record["sq_error_per_dim"].values())
+
+
+def test_the_target_probe_runs_the_noisy_expert_oracle_and_a_checkpoint():
+    import subprocess
+    import sys
+
+    from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR
+
+    script = str(ROOT / "scripts" / "target_probe.py")
+    clean = subprocess.run(
+        [sys.executable, script, "oracle", "--episodes", "2", "--replan-every", "5"], check=True, capture_output=True
+    )
+    assert json.loads(clean.stdout)["successes"] == 2  # the expert's own targets, converted, succeed
+    wild = subprocess.run(
+        [sys.executable, script, "oracle", "--episodes", "2", "--mm", "40", "--deg", "30"],
+        check=True,
+        capture_output=True,
+    )
+    assert json.loads(wild.stdout)["successes"] == 0  # 4 cm errors cannot insert a peg with 4 mm tolerance
+    first = subprocess.run(
+        [sys.executable, script, "first", "--model-path", str(EMBEDDED_MODEL_DIR), "--episodes", "2"],
+        check=True,
+        capture_output=True,
+    )
+    assert json.loads(first.stdout)["xy_error_mm_median"] > 0

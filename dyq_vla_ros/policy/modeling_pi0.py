@@ -135,12 +135,19 @@ class Pi0Policy(Policy):
         return torch.randn(batch, cfg.chunk_size, cfg.max_action_dim, generator=gen).to(self.device, self.dtype)
 
     @torch.inference_mode()
-    def predict_action_chunk(self, observation: Observation) -> np.ndarray:
-        """Predict a [chunk_size, action_dim] chunk of actions in robot units."""
+    def _sample(self, observation: Observation) -> torch.Tensor:
         inputs = self.processor.batch([observation.image], [observation.state], [observation.instruction])
         inputs = {
             k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device) for k, v in inputs.items()
         }
         chunk = self._model.sample_actions(noise=self._noise(1), num_steps=self.config.num_inference_steps, **inputs)
         self._inference_index += 1
-        return self.processor.robot_actions(chunk[0], observation.state)
+        return chunk[0]
+
+    def predict_action_chunk(self, observation: Observation) -> np.ndarray:
+        """Predict a [chunk_size, action_dim] chunk of actions in robot units."""
+        return self.processor.robot_actions(self._sample(observation), observation.state)
+
+    def predict_model_actions(self, observation: Observation) -> np.ndarray:
+        """The model's [chunk_size, action_dim] chunk in its own action space (tool targets or deltas), unconverted."""
+        return self.processor.unnormalize_actions(self._sample(observation))
