@@ -21,8 +21,11 @@ from dyq_vla_ros.training.data import resize_image
 COLOUR_NAMES = tuple(COLOURS)
 OBJECT_TARGETS = 4 * len(COLOUR_NAMES)
 """Per colour: the peg's xy and the hole block's xy (metres, table frame)."""
-LOCALISATION_TARGETS = OBJECT_TARGETS + 3
-"""The objects, then the tool tip's xyz (present when the arm was moved away from home)."""
+TOOL_TARGETS = 3
+YAW_TARGETS = 4 * len(COLOUR_NAMES)
+"""Per colour: (cos 4y, sin 4y) of the peg's and of the hole block's yaw (a square looks the same every 90°)."""
+LOCALISATION_TARGETS = OBJECT_TARGETS + TOOL_TARGETS + YAW_TARGETS
+"""The objects' positions, the tool tip's xyz (present when the arm was moved away from home), the objects' yaws."""
 WORKSPACE = ((0.30, 0.52), (-0.32, 0.32), (0.03, 0.30))
 """(x, y, z) ranges from which tool-tip targets of the arm poses are drawn."""
 
@@ -34,9 +37,10 @@ class Layouts:
     images: np.ndarray
     """[N, S, S, 3] uint8, resized as the dataset's frames."""
     targets: np.ndarray
-    """[N, 19] float32: peg x, peg y, hole x, hole y per colour in COLOUR_NAMES order, then tool x, y, z."""
+    """[N, 35] float32: peg x, peg y, hole x, hole y per colour in COLOUR_NAMES order, then tool x, y, z, then
+    per colour the peg's and the hole's (cos 4 yaw, sin 4 yaw)."""
     mask: np.ndarray
-    """[N, 19] float32: 1 where that colour's object is in the scene (and where the tool was moved)."""
+    """[N, 35] float32: 1 where that colour's object is in the scene (and where the tool was moved)."""
 
 
 def move_tool(env: PegInHoleEnv, rng: np.random.Generator, steps: int = 15) -> None:
@@ -61,16 +65,26 @@ def render_layouts(seeds: list[int], image_size: int, *, arm_poses: bool = False
         if arm_poses:
             move_tool(env, np.random.default_rng([seed, 7]))
             obs = env.observe()
-            targets[n, OBJECT_TARGETS:], mask[n, OBJECT_TARGETS:] = env.tool_pose[:3, 3], 1.0
+            tool_at = slice(OBJECT_TARGETS, OBJECT_TARGETS + TOOL_TARGETS)
+            targets[n, tool_at], mask[n, tool_at] = env.tool_pose[:3, 3], 1.0
         images[n] = resize_image(obs.image, image_size)
+        yaws = OBJECT_TARGETS + TOOL_TARGETS
         for c, name in enumerate(COLOUR_NAMES):
             for peg in env.scene.pegs:
                 if peg.colour == name:
                     targets[n, 4 * c : 4 * c + 2], mask[n, 4 * c : 4 * c + 2] = peg.pos[:2], 1.0
+                    at = yaws + 4 * c
+                    targets[n, at : at + 2], mask[n, at : at + 2] = _four_fold(peg.yaw), 1.0
             for block in env.scene.blocks:
                 if block.colour == name:
                     targets[n, 4 * c + 2 : 4 * c + 4], mask[n, 4 * c + 2 : 4 * c + 4] = block.xy, 1.0
+                    at = yaws + 4 * c + 2
+                    targets[n, at : at + 2], mask[n, at : at + 2] = _four_fold(block.yaw), 1.0
     return Layouts(images, targets, mask)
+
+
+def _four_fold(yaw: float) -> tuple[float, float]:
+    return float(np.cos(4 * yaw)), float(np.sin(4 * yaw))
 
 
 class PatchLocaliser(torch.nn.Module):
@@ -89,7 +103,7 @@ class PatchLocaliser(torch.nn.Module):
         self.register_buffer("std", torch.from_numpy(std.astype(np.float32)))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Positions (metres) [B, 16] from image tokens [B, T, H]."""
+        """Targets [B, LOCALISATION_TARGETS] (metres; cos/sin of 4 yaw) from image tokens [B, T, H]."""
         return self.head(features.flatten(1)) * self.std + self.mean
 
     def loss(self, features: torch.Tensor, targets: np.ndarray, mask: np.ndarray) -> torch.Tensor:
@@ -105,7 +119,7 @@ def image_features(model: PI0ForConditionalGeneration, pixels: torch.Tensor) -> 
 
 
 def localisation_error_mm(features: torch.Tensor, localiser: PatchLocaliser, layouts: Layouts) -> dict[str, float]:
-    """Median distance (mm) between predicted and true peg and hole positions."""
+    """Median distance (mm) between predicted and true peg, hole (and tool) positions, and yaw error (degrees)."""
     with torch.no_grad():
         pred = localiser(features).numpy()
     obj, truth = pred[:, :OBJECT_TARGETS], layouts.targets[:, :OBJECT_TARGETS]
@@ -115,9 +129,18 @@ def localisation_error_mm(features: torch.Tensor, localiser: PatchLocaliser, lay
         "peg_mm_median": float(np.median(dist[:, 0::2][present[:, 0::2]])),
         "hole_mm_median": float(np.median(dist[:, 1::2][present[:, 1::2]])),
     }
+    yaws = OBJECT_TARGETS + TOOL_TARGETS
+    angle = np.arctan2(pred[:, yaws + 1 :: 2], pred[:, yaws::2]) - np.arctan2(
+        layouts.targets[:, yaws + 1 :: 2], layouts.targets[:, yaws::2]
+    )
+    deg = np.abs(np.rad2deg((angle + np.pi) % (2 * np.pi) - np.pi) / 4.0)  # back from 4y to y
+    seen = layouts.mask[:, yaws::2] > 0
+    errors["peg_yaw_deg_median"] = float(np.median(deg[:, 0::2][seen[:, 0::2]]))
+    errors["hole_yaw_deg_median"] = float(np.median(deg[:, 1::2][seen[:, 1::2]]))
     moved = layouts.mask[:, OBJECT_TARGETS] > 0
     if moved.any():
-        tool = np.linalg.norm(pred[moved, OBJECT_TARGETS:] - layouts.targets[moved, OBJECT_TARGETS:], axis=1)
+        tool_at = slice(OBJECT_TARGETS, OBJECT_TARGETS + TOOL_TARGETS)
+        tool = np.linalg.norm(pred[moved, tool_at] - layouts.targets[moved, tool_at], axis=1)
         errors["tool_mm_median"] = float(np.median(tool) * 1000.0)
     return errors
 

@@ -95,14 +95,21 @@ def test_random_shift_moves_content_within_the_padding():
 def test_vision_pretraining_learns_to_locate_and_is_logged(tmp_path):
     import json
 
-    from dyq_vla_ros.training.vision import render_layouts
+    from dyq_vla_ros.sim import PegInHoleEnv
+    from dyq_vla_ros.training.vision import COLOUR_NAMES, OBJECT_TARGETS, TOOL_TARGETS, render_layouts
 
     layouts = render_layouts([0, 1], 32)
     assert layouts.images.shape == (2, 32, 32, 3) and layouts.images.dtype == np.uint8
-    assert layouts.mask.sum(1).tolist() == [12.0, 12.0]  # three pegs and three blocks, x and y each
-    assert np.all(np.abs(layouts.targets[layouts.mask > 0]) < 1.0)
+    assert layouts.mask.sum(1).tolist() == [24.0, 24.0]  # three pegs and three blocks: x, y, cos 4yaw, sin 4yaw
+    assert np.all(np.abs(layouts.targets[layouts.mask > 0]) <= 1.0)
+    env = PegInHoleEnv()
+    env.reset(0)
+    yaw_at = OBJECT_TARGETS + TOOL_TARGETS + 4 * COLOUR_NAMES.index(env.scene.pegs[0].colour)
+    np.testing.assert_allclose(
+        layouts.targets[0, yaw_at : yaw_at + 2], [np.cos(4 * env.scene.pegs[0].yaw), np.sin(4 * env.scene.pegs[0].yaw)]
+    )
     posed = render_layouts([0, 1], 32, arm_poses=True)
-    assert posed.mask.sum(1).tolist() == [15.0, 15.0]  # and the tool tip's xyz
+    assert posed.mask.sum(1).tolist() == [27.0, 27.0]  # and the tool tip's xyz
     assert not np.array_equal(posed.images[0], layouts.images[0])  # the arm has moved
     np.testing.assert_array_equal(posed.targets[:, :16], layouts.targets[:, :16])
 
@@ -115,6 +122,10 @@ def test_vision_pretraining_learns_to_locate_and_is_logged(tmp_path):
     assert record["final_loss"] < 0.8 * record["first_loss"]
     assert 0.0 < record["held_out"]["peg_mm_median"] < 500.0
     assert 0.0 < record["held_out"]["tool_mm_median"] < 500.0  # pretrained on arm poses by default
+    assert (
+        0.0 < record["held_out"]["peg_yaw_deg_median"] <= 45.0
+        and 0.0 < record["held_out"]["hole_yaw_deg_median"] <= 45.0
+    )
 
 
 def test_fine_tuning_starts_from_a_checkpoint_on_several_datasets(trained, tmp_path):
