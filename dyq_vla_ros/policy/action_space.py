@@ -16,13 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from dyq_vla_ros.policy.errors import CheckpointError
+from dyq_vla_ros.policy.state_features import ARM_JOINTS
 
 DELTA = "delta"
 TOOL_TARGET = "tool_target"
 ACTION_SPACES = (DELTA, TOOL_TARGET)
 POINTING_DOWN = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
 """Reference orientation of tool targets: tool z axis down, x axis along the base's x."""
-ARM_JOINTS = 6
 
 
 def check_action_space(kind: str) -> None:

@@ -13,7 +13,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from dyq_vla_ros.policy.action_space import DELTA, TOOL_TARGET, check_action_space, targets_to_deltas
 from dyq_vla_ros.policy.errors import CheckpointError, ObservationError
-from dyq_vla_ros.policy.state_features import JOINTS, JOINTS_AND_TOOL, feature_dim, state_features
+from dyq_vla_ros.policy.state_features import JOINTS, JOINTS_AND_TOOL, check_kind, feature_dim, state_features
 
 PROCESSOR_FILE = "dyq_processor.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -66,7 +66,7 @@ class ProcessorConfig:
     def __post_init__(self) -> None:
         check_action_space(self.action_space)
         if self.action_space == TOOL_TARGET:
-            feature_dim(JOINTS_AND_TOOL, self.state_dim)  # raises unless the built-in arm's joints are there
+            check_kind(JOINTS_AND_TOOL, self.state_dim)  # the conversion needs the built-in arm's joints
             if self.action_dim != 7 or self.max_translation <= 0 or self.max_rotation <= 0:
                 raise CheckpointError(
                     f"{PROCESSOR_FILE}: tool targets need action_dim 7 and positive step limits, got "

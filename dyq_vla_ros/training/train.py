@@ -25,7 +25,7 @@ from dyq_vla_ros.sim.scene import sample_scene
 from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
 from dyq_vla_ros.training.data import Dataset, DatasetError, load_datasets
 from dyq_vla_ros.training.start_frames import record_start_frames
-from dyq_vla_ros.training.vision import pretrain_vision, render_layouts
+from dyq_vla_ros.training.vision import four_fold, pretrain_vision, render_layouts
 
 STATE_FILE = "training_state.pt"
 LOG_FILE = "training_log.json"
@@ -292,7 +292,7 @@ def auxiliary_targets(data: Dataset) -> np.ndarray | None:
     first = np.array([start[int(e)] for e in data.episode])
     unmoved = np.all(np.abs(data.target[:, :2] - first[:, :2]) < 1e-6, axis=1)
     peg_yaw = np.where(unmoved, first[:, 2], np.nan)
-    four = np.stack([np.cos(4 * first[:, 3]), np.sin(4 * first[:, 3]), np.cos(4 * peg_yaw), np.sin(4 * peg_yaw)], 1)
+    four = np.concatenate([four_fold(first[:, 3]), four_fold(peg_yaw)], 1)
     return np.concatenate([data.target, four], 1).astype(np.float32)
 
 

@@ -74,17 +74,19 @@ def render_layouts(seeds: list[int], image_size: int, *, arm_poses: bool = False
                 if peg.colour == name:
                     targets[n, 4 * c : 4 * c + 2], mask[n, 4 * c : 4 * c + 2] = peg.pos[:2], 1.0
                     at = yaws + 4 * c
-                    targets[n, at : at + 2], mask[n, at : at + 2] = _four_fold(peg.yaw), 1.0
+                    targets[n, at : at + 2], mask[n, at : at + 2] = four_fold(peg.yaw), 1.0
             for block in env.scene.blocks:
                 if block.colour == name:
                     targets[n, 4 * c + 2 : 4 * c + 4], mask[n, 4 * c + 2 : 4 * c + 4] = block.xy, 1.0
                     at = yaws + 4 * c + 2
-                    targets[n, at : at + 2], mask[n, at : at + 2] = _four_fold(block.yaw), 1.0
+                    targets[n, at : at + 2], mask[n, at : at + 2] = four_fold(block.yaw), 1.0
     return Layouts(images, targets, mask)
 
 
-def _four_fold(yaw: float) -> tuple[float, float]:
-    return float(np.cos(4 * yaw)), float(np.sin(4 * yaw))
+def four_fold(yaw: np.ndarray | float) -> np.ndarray:
+    """[..., 2] (cos 4y, sin 4y) of yaws: the same for a square turned by any multiple of 90 degrees."""
+    y = np.asarray(yaw, dtype=np.float64)
+    return np.stack([np.cos(4 * y), np.sin(4 * y)], -1)
 
 
 class PatchLocaliser(torch.nn.Module):
