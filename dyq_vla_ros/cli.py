@@ -173,6 +173,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         action_space=args.action_space,
         start_frames=args.start_frames,
         start_share=args.start_share,
+        start_holding=args.start_holding,
         init_from=args.init_from,
     )
     result = train([Path(d) for d in args.data], Path(args.out), config)
@@ -405,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
         "mixed into flow matching (0: none)",
     )
     tr.add_argument("--start-share", type=float, default=0.25, help="share of each batch from the start frames")
+    tr.add_argument(
+        "--start-holding", type=float, default=0.5, help="share of the start frames that carry the named peg"
+    )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     tr.add_argument("--checkpoint-every", type=int, default=500)

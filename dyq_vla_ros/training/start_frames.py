@@ -3,8 +3,11 @@
 In the demonstrations only the first steps of each episode (and of its transport) ask where the
 *named* object is; every later frame can be solved by following the gripper in the image. With
 1,400 episodes the policy memorises those few decisions instead of learning to find a colour
-(docs/BENCHMARKS.md, ninth attempt). A start frame costs one render plus a chunk of unrendered
-expert steps, so tens of thousands of layouts fit in minutes, as for the vision pretraining.
+(docs/BENCHMARKS.md, ninth attempt). The same holds for the transport: after the grasp, only a
+few frames ask where the *named* hole is. A start frame costs one render plus a chunk of unrendered
+expert steps, so tens of thousands of layouts fit in minutes, as for the vision pretraining; a
+share of them first lets the expert grasp the named peg (unrendered), then carries it to the
+random pose, so that the label is the first move of a transport.
 """
 
 from __future__ import annotations
@@ -29,8 +32,27 @@ class StartFrames:
     """[N, chunk, 7] the expert's deltas over the same steps."""
 
 
-def record_start_frames(seeds: list[int], image_size: int, chunk: int, *, progress: bool = False) -> StartFrames:
-    """A frame of each seed's layout with the open gripper moved to a random workspace point, and the expert's chunk."""
+GRASP_STEPS = 200
+"""Expert steps allowed to grasp the named peg before a holding start frame falls back to an open one."""
+
+
+def _grasp_named_peg(env: PegInHoleEnv) -> bool:
+    """Run the expert unrendered until it holds the named peg; whether it does."""
+    expert, target = ScriptedExpert(env), env.scene.peg(env.task.peg_colour)
+    for _ in range(GRASP_STEPS):
+        if env.held == target:
+            return True
+        env.step(expert.act(), render=False)
+    return False
+
+
+def record_start_frames(
+    seeds: list[int], image_size: int, chunk: int, *, holding: float = 0.0, progress: bool = False
+) -> StartFrames:
+    """A frame of each seed's layout with the gripper moved to a random workspace point, and the expert's chunk.
+
+    A `holding` share of the frames (drawn per seed) carry the named peg there, so that they start a transport.
+    """
     from tqdm import tqdm
 
     env = PegInHoleEnv()
@@ -43,7 +65,9 @@ def record_start_frames(seeds: list[int], image_size: int, chunk: int, *, progre
     instructions = {}
     for i, seed in enumerate(tqdm(seeds, desc="start frames", unit="frame", disable=not progress)):
         env.reset(seed)
-        move_tool(env, np.random.default_rng([seed, 11]))
+        rng = np.random.default_rng([seed, 11])
+        carry = rng.random() < holding and _grasp_named_peg(env)
+        move_tool(env, rng, gripper=1.0 if carry else -1.0)
         obs = env.observe()
         images[i] = resize_image(obs.image, image_size)
         states[i] = obs.joint_positions

@@ -83,6 +83,8 @@ class TrainConfig:
     """First-move frames from this many new layouts (training.start_frames), mixed into flow matching; 0: none."""
     start_share: float = 0.25
     """Share of each batch drawn from those start frames."""
+    start_holding: float = 0.5
+    """Share of the start frames that carry the named peg (first moves of a transport)."""
     init_from: str = ""
     """Start from this checkpoint's weights and normalisation (fine-tuning, e.g. on DAgger data); "" for scratch."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
@@ -395,7 +397,11 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
     shares = [1.0]
     if config.start_frames:
         start = record_start_frames(
-            train_seeds(config.start_frames, START_FRAME_SEEDS), image_size, chunk, progress=progress
+            train_seeds(config.start_frames, START_FRAME_SEEDS),
+            image_size,
+            chunk,
+            holding=config.start_holding,
+            progress=progress,
         )
         start_aux = auxiliary_targets(start.frames) if aux is not None else None
         labels = start.goal_chunks if tool_targets else start.action_chunks

@@ -43,14 +43,14 @@ class Layouts:
     """[N, 35] float32: 1 where that colour's object is in the scene (and where the tool was moved)."""
 
 
-def move_tool(env: PegInHoleEnv, rng: np.random.Generator, steps: int = 15) -> None:
-    """Drive the open gripper toward a random workspace point (at most `steps` simulator steps)."""
+def move_tool(env: PegInHoleEnv, rng: np.random.Generator, steps: int = 15, *, gripper: float = -1.0) -> None:
+    """Drive the gripper (open, or closed with gripper=1) toward a random workspace point (at most `steps` steps)."""
     goal = np.array([rng.uniform(*axis) for axis in WORKSPACE])
     yaw = rng.uniform(-0.6, 0.6)
     for _ in range(steps):
         delta = goal - env.tool_pose[:3, 3]
         turn = np.clip(yaw, -MAX_ROTATION, MAX_ROTATION)
-        env.step(np.array([*np.clip(delta, -MAX_TRANSLATION, MAX_TRANSLATION), 0.0, 0.0, turn, -1.0]), render=False)
+        env.step(np.array([*np.clip(delta, -MAX_TRANSLATION, MAX_TRANSLATION), 0.0, 0.0, turn, gripper]), render=False)
         yaw -= turn
 
 

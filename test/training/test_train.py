@@ -144,6 +144,21 @@ def test_fine_tuning_starts_from_a_checkpoint_on_several_datasets(trained, tmp_p
     assert tuned.processor.config == Pi0Policy(out).processor.config  # normalisation kept from the start point
 
 
+def test_holding_start_frames_carry_the_named_peg_toward_the_named_hole():
+    from dyq_vla_ros.sim import PegInHoleEnv
+    from dyq_vla_ros.training.start_frames import record_start_frames
+
+    seeds = [500010, 500011, 500012]
+    start = record_start_frames(seeds, 32, 10, holding=1.0)
+    env = PegInHoleEnv()
+    for i, seed in enumerate(seeds):
+        env.reset(seed)
+        assert np.all(start.goal_chunks[i, :, 6] > 0)  # the gripper stays closed on the peg
+        assert start.frames.state[i, 6] < env.joint_positions()[6]  # and its gap shows it holds something
+        assert np.linalg.norm(start.goal_chunks[i, 0, :2] - env.target_block.xy) < 0.015  # over the named hole
+    assert np.all(record_start_frames(seeds, 32, 2, holding=0.0).goal_chunks[:, :, 6] < 0)
+
+
 def test_start_frames_are_labelled_by_the_expert_and_mixed_into_training(trained, tmp_path):
     from dyq_vla_ros.sim import PegInHoleEnv
     from dyq_vla_ros.training.start_frames import record_start_frames
