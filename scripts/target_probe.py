@@ -4,10 +4,11 @@ A diagnostic for issue 4. `oracle` drives the simulator with the scripted expert
 targets, perturbed by fresh Gaussian noise at every replanning and converted to deltas as the
 processor converts them, to show how precise a target-predicting policy must be. `first` asks a checkpoint for the first
 target of held-out episodes (arm at home) and compares it with the expert's: can the policy find
-the named peg before it has moved?
+the named peg before it has moved? With --holding the expert first grasps the named peg and the arm
+carries it to a random pose: can the policy find the named hole?
 
     python scripts/target_probe.py oracle --mm 3 --deg 3 --replan-every 1 --episodes 60
-    python scripts/target_probe.py first --model-path CKPT --episodes 30
+    python scripts/target_probe.py first --model-path CKPT --episodes 30 [--holding]
 """
 
 from __future__ import annotations
@@ -42,15 +43,22 @@ def oracle_episode(seed: int, mm: float, deg: float, replan_every: int, rng: np.
     return env.success
 
 
-def first_targets(model_path: str, episodes: int) -> dict:
+def first_targets(model_path: str, episodes: int, holding: bool = False) -> dict:
     """Error of the checkpoint's first predicted target against the expert's, over held-out seeds."""
     from dyq_vla_ros.policy import Observation, Pi0Policy
+    from dyq_vla_ros.training.start_frames import grasp_named_peg
+    from dyq_vla_ros.training.vision import move_tool
 
     policy = Pi0Policy(model_path)
     errors = []
     for seed in eval_seeds(episodes):
         env = PegInHoleEnv()
         obs = env.reset(seed)
+        if holding:
+            if not grasp_named_peg(env):
+                continue
+            move_tool(env, np.random.default_rng([seed, 11]), gripper=1.0)
+            obs = env.observe()
         expert = ScriptedExpert(env)
         expert.act()
         observation = Observation(obs.image, obs.joint_positions.astype(np.float32), env.instruction)
@@ -59,7 +67,7 @@ def first_targets(model_path: str, episodes: int) -> dict:
         errors.append((xy, abs(np.rad2deg(yaw_error(target[5], expert.goal[5])))))
     e = np.array(errors)
     return {
-        "episodes": episodes,
+        "episodes": len(e),
         "xy_error_mm_median": round(float(np.median(e[:, 0])), 1),
         "xy_error_mm_p90": round(float(np.percentile(e[:, 0], 90)), 1),
         "yaw_error_deg_median": round(float(np.median(e[:, 1])), 1),
@@ -78,6 +86,7 @@ def main() -> None:
     first = sub.add_parser("first")
     first.add_argument("--model-path", required=True)
     first.add_argument("--episodes", type=int, default=30)
+    first.add_argument("--holding", action="store_true", help="the named peg grasped and carried to a random pose")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -86,7 +95,7 @@ def main() -> None:
         wins = [oracle_episode(s, args.mm, args.deg, args.replan_every, rng) for s in eval_seeds(args.episodes)]
         result = vars(args) | {"successes": int(sum(wins)), "success_rate": float(np.mean(wins))}
     else:
-        result = vars(args) | first_targets(args.model_path, args.episodes)
+        result = vars(args) | first_targets(args.model_path, args.episodes, args.holding)
     print(json.dumps(result))
 
 

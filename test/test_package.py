@@ -219,3 +219,9 @@ def test_the_target_probe_runs_the_noisy_expert_oracle_and_a_checkpoint():
         capture_output=True,
     )
     assert json.loads(first.stdout)["xy_error_mm_median"] > 0
+    carried = subprocess.run(
+        [sys.executable, script, "first", "--model-path", str(EMBEDDED_MODEL_DIR), "--episodes", "2", "--holding"],
+        check=True,
+        capture_output=True,
+    )
+    assert json.loads(carried.stdout)["episodes"] == 2  # both named pegs grasped and carried

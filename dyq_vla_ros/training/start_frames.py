@@ -36,7 +36,7 @@ GRASP_STEPS = 200
 """Expert steps allowed to grasp the named peg before a holding start frame falls back to an open one."""
 
 
-def _grasp_named_peg(env: PegInHoleEnv) -> bool:
+def grasp_named_peg(env: PegInHoleEnv) -> bool:
     """Run the expert unrendered until it holds the named peg; whether it does."""
     expert, target = ScriptedExpert(env), env.scene.peg(env.task.peg_colour)
     for _ in range(GRASP_STEPS):
@@ -66,7 +66,7 @@ def record_start_frames(
     for i, seed in enumerate(tqdm(seeds, desc="start frames", unit="frame", disable=not progress)):
         env.reset(seed)
         rng = np.random.default_rng([seed, 11])
-        carry = rng.random() < holding and _grasp_named_peg(env)
+        carry = rng.random() < holding and grasp_named_peg(env)
         move_tool(env, rng, gripper=1.0 if carry else -1.0)
         obs = env.observe()
         images[i] = resize_image(obs.image, image_size)
