@@ -46,8 +46,7 @@ def oracle_episode(seed: int, mm: float, deg: float, replan_every: int, rng: np.
 def first_targets(model_path: str, episodes: int, holding: bool = False) -> dict:
     """Error of the checkpoint's first predicted target against the expert's, over held-out seeds."""
     from dyq_vla_ros.policy import Observation, Pi0Policy
-    from dyq_vla_ros.training.start_frames import grasp_named_peg
-    from dyq_vla_ros.training.vision import move_tool
+    from dyq_vla_ros.training.start_frames import carry_to_random_pose
 
     policy = Pi0Policy(model_path)
     errors = []
@@ -55,9 +54,8 @@ def first_targets(model_path: str, episodes: int, holding: bool = False) -> dict
         env = PegInHoleEnv()
         obs = env.reset(seed)
         if holding:
-            if not grasp_named_peg(env):
+            if not carry_to_random_pose(env, np.random.default_rng([seed, 11]), True):
                 continue
-            move_tool(env, np.random.default_rng([seed, 11]), gripper=1.0)
             obs = env.observe()
         expert = ScriptedExpert(env)
         expert.act()

@@ -46,6 +46,13 @@ def grasp_named_peg(env: PegInHoleEnv) -> bool:
     return False
 
 
+def carry_to_random_pose(env: PegInHoleEnv, rng: np.random.Generator, carry: bool) -> bool:
+    """Move the gripper to a random workspace pose, first grasping the named peg if `carry`; whether it holds it."""
+    carried = carry and grasp_named_peg(env)
+    move_tool(env, rng, gripper=1.0 if carried else -1.0)
+    return carried
+
+
 def record_start_frames(
     seeds: list[int], image_size: int, chunk: int, *, holding: float = 0.0, progress: bool = False
 ) -> StartFrames:
@@ -66,8 +73,7 @@ def record_start_frames(
     for i, seed in enumerate(tqdm(seeds, desc="start frames", unit="frame", disable=not progress)):
         env.reset(seed)
         rng = np.random.default_rng([seed, 11])
-        carry = rng.random() < holding and grasp_named_peg(env)
-        move_tool(env, rng, gripper=1.0 if carry else -1.0)
+        carry_to_random_pose(env, rng, rng.random() < holding)
         obs = env.observe()
         images[i] = resize_image(obs.image, image_size)
         states[i] = obs.joint_positions
