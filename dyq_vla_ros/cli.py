@@ -145,6 +145,7 @@ def _cmd_gen_data(args: argparse.Namespace) -> int:
         policy=args.policy,
         expert_share=args.expert_share,
         actions_per_chunk=args.actions_per_chunk,
+        wrist_camera=args.wrist_camera,
     )
     manifest = generate_dataset(Path(args.out), config)
     frames = sum(s["frames"] for s in manifest["shards"])
@@ -362,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--expert-share", type=float, default=0.3, help="with --policy: share of chunks the expert drives")
     gen.add_argument("--actions-per-chunk", type=int, default=5, help="with --policy: actions executed per chunk")
+    gen.add_argument("--wrist-camera", action="store_true", help="also record the wrist camera's image of every frame")
     gen.set_defaults(func=_cmd_gen_data)
 
     tr = sub.add_parser("train", help="train the tiny PI0 on a gen-data dataset (resumes from OUT)")
@@ -393,10 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--action-space",
-        choices=("tool_target", "delta"),  # policy.action_space.ACTION_SPACES, torch-free here
+        choices=("tool_target", "tool_offset", "delta"),  # policy.action_space.ACTION_SPACES, torch-free here
         default="tool_target",
-        help="what the model outputs: the expert's tool targets, converted to deltas by the processor (default), "
-        "or the deltas themselves (docs/BENCHMARKS.md, attempts one to eight)",
+        help="what the model outputs: the expert's tool targets, converted to deltas by the processor (default); "
+        "those targets relative to the tool's pose (for wrist-camera data); or the deltas themselves "
+        "(docs/BENCHMARKS.md, attempts one to eight)",
     )
     tr.add_argument(
         "--start-frames",

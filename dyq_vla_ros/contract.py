@@ -17,6 +17,8 @@ NODE_EXECUTABLE = "dyq_vla_node"
 TOPIC_IMAGE = "/camera/image_raw"
 TOPIC_IMAGE_COMPRESSED = "/camera/image_raw/compressed"
 """sensor_msgs/CompressedImage (jpeg/png), the image_transport name; the newest frame of either topic is used."""
+TOPIC_WRIST_IMAGE = "/camera/wrist/image_raw"
+"""sensor_msgs/Image of the wrist camera; subscribed only when the checkpoint takes a wrist image."""
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_INSTRUCTION = "/dyq_vla/instruction"
 
@@ -29,7 +31,7 @@ TOPIC_GRIPPER = "/dyq_vla/gripper"
 TOPIC_MARKERS = "/dyq_vla/markers"
 TOPIC_DIAGNOSTICS = "/diagnostics"
 
-SUBSCRIBED_TOPICS = (TOPIC_IMAGE, TOPIC_IMAGE_COMPRESSED, TOPIC_JOINT_STATES, TOPIC_INSTRUCTION)
+SUBSCRIBED_TOPICS = (TOPIC_IMAGE, TOPIC_IMAGE_COMPRESSED, TOPIC_WRIST_IMAGE, TOPIC_JOINT_STATES, TOPIC_INSTRUCTION)
 PUBLISHED_TOPICS = (
     TOPIC_ACTION,
     TOPIC_BIT_WIDTH,
@@ -191,6 +193,7 @@ SIM_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("joint_rate_hz", 50.0, "Joint state rate.", 0.5, 2000.0, read_only=True),
     ParameterSpec("image_width", 128, "Camera image width.", 16, 4096, read_only=True),
     ParameterSpec("image_height", 128, "Camera image height.", 16, 4096, read_only=True),
+    ParameterSpec("wrist_camera", True, "Also publish the wrist camera (96 x 96) at the camera rate.", read_only=True),
     ParameterSpec("reset_pause_s", 0.5, "Pause between episodes.", 0.0, 60.0, read_only=True),
     ParameterSpec(
         "min_instruction_subscribers",

@@ -21,6 +21,7 @@ ARGUMENTS = (
 )
 RECORDED_TOPICS = (
     "/camera/image_raw",
+    "/camera/wrist/image_raw",
     "/joint_states",
     "/dyq_vla/instruction",
     "/dyq_vla/action",

@@ -19,8 +19,8 @@ import json
 import numpy as np
 import torch
 
-from dyq_vla_ros.policy.action_space import targets_to_deltas
-from dyq_vla_ros.sim import PegInHoleEnv, ScriptedExpert
+from dyq_vla_ros.policy.action_space import TOOL_OFFSET, offsets_to_targets, targets_to_deltas
+from dyq_vla_ros.sim import PegInHoleEnv, ScriptedExpert, SimConfig
 from dyq_vla_ros.sim.env import MAX_ROTATION, MAX_TRANSLATION
 from dyq_vla_ros.sim.scene import yaw_error
 from dyq_vla_ros.sim.seeds import eval_seeds
@@ -49,9 +49,10 @@ def first_targets(model_path: str, episodes: int, holding: bool = False) -> dict
     from dyq_vla_ros.training.start_frames import carry_to_random_pose
 
     policy = Pi0Policy(model_path)
+    offsets = policy.processor.config.action_space == TOOL_OFFSET
     errors = []
     for seed in eval_seeds(episodes):
-        env = PegInHoleEnv()
+        env = PegInHoleEnv(SimConfig(wrist_camera=policy.processor.wrist))
         obs = env.reset(seed)
         if holding:
             if not carry_to_random_pose(env, np.random.default_rng([seed, 11]), True):
@@ -59,8 +60,10 @@ def first_targets(model_path: str, episodes: int, holding: bool = False) -> dict
             obs = env.observe()
         expert = ScriptedExpert(env)
         expert.act()
-        observation = Observation(obs.image, obs.joint_positions.astype(np.float32), env.instruction)
-        target = policy.predict_model_actions(observation)[0]
+        state = obs.joint_positions.astype(np.float32)
+        observation = Observation(obs.image, state, env.instruction, obs.wrist_image)
+        target = policy.predict_model_actions(observation)[:1]
+        target = (offsets_to_targets(target, state) if offsets else target)[0]
         xy = np.linalg.norm(target[:2] - expert.goal[:2]) * 1e3
         errors.append((xy, abs(np.rad2deg(yaw_error(target[5], expert.goal[5])))))
     e = np.array(errors)

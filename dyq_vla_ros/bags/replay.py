@@ -71,7 +71,8 @@ class BagReplayer:
         default_missing = self.image_topic == contract.TOPIC_IMAGE and self.image_topic not in topics
         if default_missing and contract.TOPIC_IMAGE_COMPRESSED in topics:  # the image_transport twin
             self.image_topic = contract.TOPIC_IMAGE_COMPRESSED
-        for wanted in (self.image_topic, self.joint_topic):
+        wrist = (contract.TOPIC_WRIST_IMAGE,) if self.policy.processor.wrist else ()
+        for wanted in (self.image_topic, self.joint_topic, *wrist):
             if wanted not in topics:
                 raise BagError(f"bag {in_bag} has no topic {wanted}; it has: {', '.join(sorted(topics))}")
         if not self.instruction_override and contract.TOPIC_INSTRUCTION not in topics:
@@ -79,6 +80,7 @@ class BagReplayer:
         period_ns = int(1e9 / float(self.params["control_rate_hz"]))
         self._instruction = self.instruction_override
         self._image = self._joint = None  # (time, (msgtype, raw)) / (time, positions, stamp)
+        self._wrist = None  # (time, (msgtype, raw)) of the wrist camera, for checkpoints that take it
         self._pending: np.ndarray | None = None
         self._holding, self._last_gripper, self._last_diag = True, 0.0, -(10**18)
         next_tick = last_t = None
@@ -102,6 +104,8 @@ class BagReplayer:
         """Update the latest inputs with one recorded message."""
         if topic == self.image_topic:
             self._image = (t, (msgtype, raw))
+        elif topic == contract.TOPIC_WRIST_IMAGE:
+            self._wrist = (t, (msgtype, raw))
         elif topic == self.joint_topic:
             msg = TYPESTORE.deserialize_cdr(raw, msgtype)
             try:
@@ -121,13 +125,14 @@ class BagReplayer:
     def _tick(self, out: BagRecorder, t: int) -> None:
         """One control period at bag time t, as the node's control timer runs it."""
         stale_ns = int(float(self.params["stale_timeout_s"]) * 1e9)
-        image, joint = self._image, self._joint
+        image, joint, wrist = self._image, self._joint, self._wrist
         fresh = (
             self._instruction
             and image is not None
             and joint is not None
             and t - image[0] <= stale_ns
             and t - joint[0] <= stale_ns
+            and (not self.policy.processor.wrist or (wrist is not None and t - wrist[0] <= stale_ns))
         )
         if not fresh:
             if not self._holding:
@@ -152,30 +157,39 @@ class BagReplayer:
             out.write_message(contract.TOPIC_SENSITIVITY, _T["std_msgs/msg/Float32"](data=s), t)
             if self.loop.should_request(inflight=False, lookahead_actions=0):
                 self.loop.mark_requested()
-                self._pending = self._infer(image[1], joint[1], self._instruction)
+                self._pending = self._infer(image[1], joint[1], self._instruction, wrist and wrist[1])
         if t - self._last_diag >= 1_000_000_000:
             out.write_message(contract.TOPIC_DIAGNOSTICS, self._diagnostics(t), t)
             self._last_diag = t
 
-    def _infer(self, image_ref: tuple[str, bytes], q: np.ndarray, instruction: str) -> np.ndarray | None:
-        msgtype, raw = image_ref
-        limit = int(self.params["max_image_pixels"])
+    def _infer(
+        self,
+        image_ref: tuple[str, bytes],
+        q: np.ndarray,
+        instruction: str,
+        wrist_ref: tuple[str, bytes] | None = None,
+    ) -> np.ndarray | None:
         try:
-            msg = TYPESTORE.deserialize_cdr(raw, msgtype)
-            if msgtype == "sensor_msgs/msg/CompressedImage":
-                rgb = compressed_to_rgb(msg, max_pixels=limit)
-            else:
-                rgb = image_to_rgb(msg, max_pixels=limit)
+            rgb = self._decode(image_ref)
+            wrist = self._decode(wrist_ref) if self.policy.processor.wrist else None
         except ConversionError:
             self.summary.rejected_images += 1
             return None
         controller = self.loop.controller
         self.policy.set_precision(controller.mode, controller.bits)
         start = time.perf_counter()
-        actions = self.policy.predict_action_chunk(Observation(rgb, q.astype(np.float32), instruction))
+        actions = self.policy.predict_action_chunk(Observation(rgb, q.astype(np.float32), instruction, wrist))
         self._latencies.append(1000.0 * (time.perf_counter() - start))
         self.summary.inferences += 1
         return actions if np.all(np.isfinite(actions)) else None
+
+    def _decode(self, ref: tuple[str, bytes]) -> np.ndarray:
+        msgtype, raw = ref
+        limit = int(self.params["max_image_pixels"])
+        msg = TYPESTORE.deserialize_cdr(raw, msgtype)
+        if msgtype == "sensor_msgs/msg/CompressedImage":
+            return compressed_to_rgb(msg, max_pixels=limit)
+        return image_to_rgb(msg, max_pixels=limit)
 
     def _diagnostics(self, t: int) -> object:
         record = diagnostic_record(

@@ -17,10 +17,16 @@ _T = TYPESTORE.types
 
 
 def record_sim_bag(
-    path: Path, seeds: Sequence[int], *, image_size: int = 64, rate_hz: float = 10.0, storage: str = "mcap"
+    path: Path,
+    seeds: Sequence[int],
+    *,
+    image_size: int = 64,
+    rate_hz: float = 10.0,
+    storage: str = "mcap",
+    wrist: bool = True,
 ) -> Path:
-    """Record expert episodes: camera (rgb8), joint states, instruction and expert phase, one step per period."""
-    env = PegInHoleEnv(SimConfig(image_width=image_size, image_height=image_size))
+    """Record expert episodes: cameras (rgb8), joint states, instruction and expert phase, one step per period."""
+    env = PegInHoleEnv(SimConfig(image_width=image_size, image_height=image_size, wrist_camera=wrist))
     period = int(1e9 / rate_hz)
     t = 1_000_000_000
     with BagRecorder(path, storage=storage) as bag:
@@ -29,12 +35,6 @@ def record_sim_bag(
             expert = ScriptedExpert(env)
             bag.write_message(contract.TOPIC_INSTRUCTION, _T["std_msgs/msg/String"](data=env.instruction), t)
             while True:
-                header = _T["std_msgs/msg/Header"](stamp=ros_time(t), frame_id="scene_camera")
-                h, w = obs.image.shape[:2]
-                image = _T["sensor_msgs/msg/Image"](
-                    header=header, height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
-                    data=np.ascontiguousarray(obs.image).reshape(-1),
-                )  # fmt: skip
                 joints = _T["sensor_msgs/msg/JointState"](
                     header=_T["std_msgs/msg/Header"](stamp=ros_time(t), frame_id=""),
                     name=list(JOINT_NAMES),
@@ -42,7 +42,9 @@ def record_sim_bag(
                     velocity=np.zeros(0),
                     effort=np.zeros(0),
                 )
-                bag.write_message(contract.TOPIC_IMAGE, image, t)
+                bag.write_message(contract.TOPIC_IMAGE, _image_msg(obs.image, t, "scene_camera"), t)
+                if obs.wrist_image is not None:
+                    bag.write_message(contract.TOPIC_WRIST_IMAGE, _image_msg(obs.wrist_image, t, "wrist_camera"), t)
                 bag.write_message(contract.TOPIC_JOINT_STATES, joints, t)
                 if env.done:
                     break
@@ -52,3 +54,12 @@ def record_sim_bag(
                 t += period
             t += 5 * period
     return Path(path)
+
+
+def _image_msg(rgb: np.ndarray, t: int, frame_id: str) -> object:
+    header = _T["std_msgs/msg/Header"](stamp=ros_time(t), frame_id=frame_id)
+    h, w = rgb.shape[:2]
+    return _T["sensor_msgs/msg/Image"](
+        header=header, height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
+        data=np.ascontiguousarray(rgb).reshape(-1),
+    )  # fmt: skip

@@ -91,6 +91,7 @@ def _observation(policy: Pi0Policy, height: int, width: int, seed: int) -> Obser
         image=rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
         state=rng.normal(size=policy.state_dim).astype(np.float32),
         instruction="put the red peg into the blue hole",
+        wrist_image=rng.integers(0, 256, (height, width, 3), dtype=np.uint8) if policy.processor.wrist else None,
     )
 
 

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -113,11 +113,13 @@ class ClosedLoopEvaluator:
         self.sim_config = sim_config
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self.env = PegInHoleEnv(sim_config)
         self.policy = policy or Pi0Policy(
             str(self.params["model_path"]) or None,
             Pi0PolicyConfig.from_params(self.params),
         )
+        if self.policy.processor.wrist:  # the checkpoint was trained with the wrist camera: render it too
+            sim_config = replace(sim_config or SimConfig(), wrist_camera=True)
+        self.env = PegInHoleEnv(sim_config)
 
     def run_episode(
         self,
@@ -146,7 +148,9 @@ class ClosedLoopEvaluator:
         index = 0
         while not self.env.done:
             if loop.should_request(inflight=False, lookahead_actions=0):
-                observation = Observation(obs.image, obs.joint_positions.astype(np.float32), instruction)
+                observation = Observation(
+                    obs.image, obs.joint_positions.astype(np.float32), instruction, obs.wrist_image
+                )
                 start = time.perf_counter()
                 if infer is None:
                     self.policy.set_precision(mode, bits)

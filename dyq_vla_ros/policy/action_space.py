@@ -9,6 +9,12 @@ the subtraction "target seen in the image minus tool position in the state", whi
 attempt learned (docs/BENCHMARKS.md). The processor converts targets to deltas by the built-in
 arm's forward kinematics, moving at most max_translation (norm) and max_rotation (per axis) per
 step, as a Cartesian position controller with velocity limits would.
+
+`tool_offset` predicts the same targets relative to the tool's pose at the observation: position
+minus the tool's position, yaw minus the tool's yaw (wrapped), tilt and gripper as they are. With a
+wrist camera the offset to a peg or hole is what the image shows directly (UMI's relative
+trajectories); absolute targets would need the tool's absolute position, which only the coarse
+scene camera shows.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ from dyq_vla_ros.policy.state_features import ARM_JOINTS
 
 DELTA = "delta"
 TOOL_TARGET = "tool_target"
-ACTION_SPACES = (DELTA, TOOL_TARGET)
+TOOL_OFFSET = "tool_offset"
+ACTION_SPACES = (DELTA, TOOL_TARGET, TOOL_OFFSET)
+TARGET_SPACES = (TOOL_TARGET, TOOL_OFFSET)
+"""Action spaces the processor converts to contract deltas by forward kinematics."""
 POINTING_DOWN = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
 """Reference orientation of tool targets: tool z axis down, x axis along the base's x."""
 
@@ -59,3 +68,38 @@ def targets_to_deltas(
         pos, rot = pos + step, rotvec_to_matrix(turn) @ rot
         out[k] = (*step, *turn, target[6])
     return out.astype(np.float32)
+
+
+def tool_positions(joints: np.ndarray) -> np.ndarray:
+    """[N, 4] tool x, y, z and yaw of the built-in arm for joint positions [N, >= 6]."""
+    from dyq_vla_ros.sim.kinematics import ArmModel
+
+    arm = ArmModel()
+    q = np.asarray(joints, dtype=np.float64).reshape(-1, np.shape(joints)[-1])
+    out = np.empty((q.shape[0], 4))
+    for i, row in enumerate(q):
+        pose = arm.tool_pose(row[:ARM_JOINTS])
+        out[i] = (*pose[:3, 3], np.arctan2(pose[1, 0], pose[0, 0]))
+    return out
+
+
+def _wrap(angle: np.ndarray) -> np.ndarray:
+    return (angle + np.pi) % (2 * np.pi) - np.pi
+
+
+def targets_to_offsets(targets: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """[N, K, 7] tool targets relative to the tool pose of each frame's joints [N, >= 6]."""
+    tool = tool_positions(joints)[:, None, :]
+    out = np.array(targets, dtype=np.float64, copy=True)
+    out[..., :3] -= tool[..., :3]
+    out[..., 5] = _wrap(out[..., 5] - tool[..., 3])
+    return out.astype(np.float32)
+
+
+def offsets_to_targets(offsets: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """[K, 7] absolute tool targets from offsets relative to the tool pose of `joints` (inverse of the above)."""
+    tool = tool_positions(joints)[0]
+    out = np.array(offsets, dtype=np.float64, copy=True)
+    out[..., :3] += tool[:3]
+    out[..., 5] += tool[3]
+    return out

@@ -12,11 +12,13 @@ from dyq_vla_ros.types import PrecisionMode
 
 @dataclass(frozen=True)
 class Observation:
-    """One policy input: an RGB image (H x W x 3 uint8), the robot state and the instruction."""
+    """One policy input: an RGB image (H x W x 3 uint8), the robot state, the instruction, maybe a wrist image."""
 
     image: np.ndarray
     state: np.ndarray
     instruction: str
+    wrist_image: np.ndarray | None = None
+    """The wrist camera's RGB image, for checkpoints trained with one (processor `cameras`)."""
 
 
 class Policy(abc.ABC):

@@ -85,6 +85,7 @@ def create_random_checkpoint(
     joint_names: tuple[str, ...] = DEFAULT_JOINT_NAMES,
     seed: int = 0,
     calibration_chunks: int = 16,
+    cameras: tuple[str, ...] = ("scene",),
 ) -> Path:
     """Write a randomly initialised PI0 checkpoint whose P95 priors come from its own outputs."""
     from dyq_vla_ros.policy.modeling_pi0 import Pi0Policy  # late: the policy loads what this writes
@@ -94,7 +95,10 @@ def create_random_checkpoint(
     model = PI0ForConditionalGeneration(arch.to_pi0_config()).eval()
     tokenizer = build_word_tokenizer(INSTRUCTION_WORDS)
     processor = ProcessorConfig.identity(
-        state_dim, action_dim, joint_names=list(joint_names) if len(joint_names) == state_dim else []
+        state_dim,
+        action_dim,
+        joint_names=list(joint_names) if len(joint_names) == state_dim else [],
+        cameras=list(cameras),
     )
     save_checkpoint(directory, model, processor, tokenizer)
     if calibration_chunks == 0:
@@ -108,6 +112,9 @@ def create_random_checkpoint(
                 image=rng.integers(0, 256, (arch.image_size, arch.image_size, 3), dtype=np.uint8),
                 state=rng.normal(size=state_dim).astype(np.float32),
                 instruction="put the red peg into the blue hole",
+                wrist_image=rng.integers(0, 256, (arch.image_size, arch.image_size, 3), dtype=np.uint8)
+                if policy.processor.wrist
+                else None,
             )
         )
         for _ in range(calibration_chunks)

@@ -136,7 +136,9 @@ class Pi0Policy(Policy):
 
     @torch.inference_mode()
     def _sample(self, observation: Observation) -> torch.Tensor:
-        inputs = self.processor.batch([observation.image], [observation.state], [observation.instruction])
+        inputs = self.processor.batch(
+            [observation.image], [observation.state], [observation.instruction], [observation.wrist_image]
+        )
         inputs = {
             k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device) for k, v in inputs.items()
         }

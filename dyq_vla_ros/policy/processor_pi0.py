@@ -11,13 +11,24 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
-from dyq_vla_ros.policy.action_space import DELTA, TOOL_TARGET, check_action_space, targets_to_deltas
+from dyq_vla_ros.policy.action_space import (
+    DELTA,
+    TARGET_SPACES,
+    TOOL_OFFSET,
+    check_action_space,
+    offsets_to_targets,
+    targets_to_deltas,
+)
 from dyq_vla_ros.policy.errors import CheckpointError, ObservationError
 from dyq_vla_ros.policy.state_features import JOINTS, JOINTS_AND_TOOL, check_kind, feature_dim, state_features
 
 PROCESSOR_FILE = "dyq_processor.json"
 TOKENIZER_FILE = "tokenizer.json"
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>")
+SCENE_CAMERA = "scene"
+WRIST_CAMERA = "wrist"
+CAMERA_SETS = ([SCENE_CAMERA], [SCENE_CAMERA, WRIST_CAMERA])
+"""Camera lists a checkpoint may take, in the order their images enter the model."""
 
 
 def build_word_tokenizer(words: Sequence[str]) -> Tokenizer:
@@ -62,10 +73,14 @@ class ProcessorConfig:
     """With tool targets: the most the tool moves per step (m, norm)."""
     max_rotation: float = 0.1
     """With tool targets: the most the tool turns per step and axis (rad)."""
+    cameras: list[str] = field(default_factory=lambda: [SCENE_CAMERA])
+    """The images the model takes, in order: the scene camera, and the wrist camera if trained with one."""
 
     def __post_init__(self) -> None:
         check_action_space(self.action_space)
-        if self.action_space == TOOL_TARGET:
+        if list(self.cameras) not in CAMERA_SETS:
+            raise CheckpointError(f"{PROCESSOR_FILE}: cameras must be one of {CAMERA_SETS}, got {self.cameras}")
+        if self.action_space in TARGET_SPACES:
             check_kind(JOINTS_AND_TOOL, self.state_dim)  # the conversion needs the built-in arm's joints
             if self.action_dim != 7 or self.max_translation <= 0 or self.max_rotation <= 0:
                 raise CheckpointError(
@@ -192,8 +207,9 @@ class Pi0Processor:
         words = self.tokenizer.encode(instruction).ids[: self.config.max_text_tokens]
         text = [self._bos_id, *words]
         pad = self.config.max_text_tokens + 1 - len(text)
-        ids = [self.image_token_id] * self.image_tokens + text + [self._pad_id] * pad
-        mask = [1] * (self.image_tokens + len(text)) + [0] * pad
+        image_tokens = self.image_tokens * len(self.config.cameras)
+        ids = [self.image_token_id] * image_tokens + text + [self._pad_id] * pad
+        mask = [1] * (image_tokens + len(text)) + [0] * pad
         return torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.long)
 
     def state_tensor(self, state: np.ndarray) -> torch.Tensor:
@@ -215,13 +231,30 @@ class Pi0Processor:
         out[..., : a.shape[-1]] = torch.from_numpy(a)
         return out
 
-    def batch(self, images: Sequence[np.ndarray], states: Sequence[np.ndarray], instructions: Sequence[str]) -> dict:
-        """Model inputs for a batch of observations."""
-        pixels = torch.stack([self.image_tensor(im) for im in images])[:, None]
+    @property
+    def wrist(self) -> bool:
+        """Whether the model also takes a wrist-camera image."""
+        return WRIST_CAMERA in self.config.cameras
+
+    def batch(
+        self,
+        images: Sequence[np.ndarray],
+        states: Sequence[np.ndarray],
+        instructions: Sequence[str],
+        wrist_images: Sequence[np.ndarray | None] | None = None,
+    ) -> dict:
+        """Model inputs for a batch of observations (wrist images required when the checkpoint takes them)."""
+        views = [[self.image_tensor(im)] for im in images]
+        if self.wrist:
+            if wrist_images is None or any(w is None for w in wrist_images):
+                raise ObservationError("this checkpoint needs a wrist-camera image with every observation")
+            for view, wrist in zip(views, wrist_images, strict=True):
+                view.append(self.image_tensor(wrist))
+        pixels = torch.stack([torch.stack(view) for view in views])
         ids, masks = zip(*(self.token_ids(text) for text in instructions), strict=True)
         return {
             "pixel_values": pixels,
-            "pixel_attention_mask": torch.ones(len(images), 1, dtype=torch.bool),
+            "pixel_attention_mask": torch.ones(len(images), pixels.shape[1], dtype=torch.bool),
             "input_ids": torch.stack(ids),
             "attention_mask": torch.stack(masks),
             "state": torch.stack([self.state_tensor(s) for s in states]),
@@ -237,6 +270,8 @@ class Pi0Processor:
         actions = self.unnormalize_actions(chunk)
         if self.config.action_space == DELTA:
             return actions
+        if self.config.action_space == TOOL_OFFSET:
+            actions = offsets_to_targets(actions, state)
         return targets_to_deltas(
             actions, state, max_translation=self.config.max_translation, max_rotation=self.config.max_rotation
         )

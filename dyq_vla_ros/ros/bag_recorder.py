@@ -15,6 +15,7 @@ from dyq_vla_ros.ros.qos import SENSOR_QOS
 
 DEMO_TOPICS: tuple[tuple[str, type], ...] = (
     (contract.TOPIC_IMAGE, Image),
+    (contract.TOPIC_WRIST_IMAGE, Image),
     (contract.TOPIC_JOINT_STATES, JointState),
     (contract.TOPIC_INSTRUCTION, String),
     (contract.TOPIC_ACTION, Float32MultiArray),

@@ -97,6 +97,9 @@ class PolicyNode(LifecycleNode):
             self._image_seq = 0
             self._image_used_seq = 0
             self._image_time = 0.0
+            self._wrist_msg: Image | None = None
+            self._wrist_stamp = 0.0
+            self._wrist_time = 0.0
             self._joint_q: np.ndarray | None = None
             self._joint_stamp = 0.0
             self._joint_time = 0.0
@@ -221,6 +224,10 @@ class PolicyNode(LifecycleNode):
             self.create_subscription(JointState, contract.TOPIC_JOINT_STATES, self._on_joint_state, SENSOR_QOS),
             self.create_subscription(String, contract.TOPIC_INSTRUCTION, self._on_instruction, INSTRUCTION_QOS),
         ]
+        if self._needs_wrist:
+            self._subs.append(
+                self.create_subscription(Image, contract.TOPIC_WRIST_IMAGE, self._on_wrist_image, SENSOR_QOS)
+            )
         self._new_episode()
         self._control_timer = self.create_timer(1.0 / self._param("control_rate_hz"), self._on_control_tick)
         self._lifecycle_state = "active"
@@ -301,6 +308,27 @@ class PolicyNode(LifecycleNode):
             return
         self._store_image(msg)
 
+    @property
+    def _needs_wrist(self) -> bool:
+        """Whether the loaded checkpoint also takes the wrist camera's image."""
+        return self._policy is not None and self._policy.processor.wrist
+
+    def _on_wrist_image(self, msg: Image) -> None:
+        try:
+            check_image(msg, max_pixels=self._param("max_image_pixels"))
+        except ConversionError as exc:
+            self._reject("rejected_images", "wrist image", str(exc))
+            return
+        stamp = stamp_to_seconds(msg.header.stamp)
+        problem = self._stamp_problem(stamp, self._wrist_stamp)
+        if problem:
+            self._reject("rejected_images", "wrist image", problem)
+            return
+        with self._lock:
+            self._wrist_stamp = max(stamp, self._wrist_stamp)
+            self._wrist_msg = msg
+            self._wrist_time = self._now()
+
     def _on_compressed_image(self, msg: CompressedImage) -> None:
         if not msg.data:  # decoding is left to the worker; only what costs nothing is checked here
             self._reject("rejected_images", "compressed image", "no data")
@@ -362,10 +390,16 @@ class PolicyNode(LifecycleNode):
         timeout = self._param("stale_timeout_s")
         with self._lock:
             image_time, joint_time, instruction = self._image_time, self._joint_time, self._instruction
+            wrist_time = self._wrist_time
         if not instruction:
             return "no instruction"
         if image_time == 0.0:
             return "no image received"
+        if self._needs_wrist:
+            if wrist_time == 0.0:
+                return "no wrist image received"
+            if now - wrist_time > timeout:
+                return f"wrist image stale ({now - wrist_time:.2f} s)"
         if joint_time == 0.0:
             return "no joint state received"
         if now - image_time > timeout:
@@ -533,13 +567,13 @@ class PolicyNode(LifecycleNode):
         if policy is None or controller is None:
             return
         with self._lock:
-            msg, seq, q = self._image_msg, self._image_seq, self._joint_q
+            msg, seq, q, wrist_msg = self._image_msg, self._image_seq, self._joint_q, self._wrist_msg
             instruction, episode, reset = self._instruction, self._episode, self._reset_policy
             self._reset_policy = False
             if msg is not None and seq > self._image_used_seq:
                 self._counters["dropped_frames"] += max(0, seq - self._image_used_seq - 1)
                 self._image_used_seq = seq
-        if msg is None or q is None or not instruction:
+        if msg is None or q is None or not instruction or (wrist_msg is None and policy.processor.wrist):
             return
         if reset:
             policy.reset()
@@ -557,7 +591,17 @@ class PolicyNode(LifecycleNode):
                 if self._image_seq == seq:
                     self._image_msg, self._image_time = None, 0.0
             return
-        actions = policy.predict_action_chunk(Observation(rgb, q.astype(np.float32), instruction))
+        wrist = None
+        if policy.processor.wrist:
+            try:
+                wrist = image_to_rgb(wrist_msg, max_pixels=limit)
+            except ConversionError as exc:
+                self._reject("rejected_images", "wrist image", str(exc))
+                with self._lock:
+                    if self._wrist_msg is wrist_msg:
+                        self._wrist_msg, self._wrist_time = None, 0.0
+                return
+        actions = policy.predict_action_chunk(Observation(rgb, q.astype(np.float32), instruction, wrist))
         self._latencies.append(1000.0 * (time.perf_counter() - start))
         if not np.all(np.isfinite(actions)):
             raise FloatingPointError("policy produced non-finite actions")

@@ -37,9 +37,15 @@ class SimRobotNode(Node):
         p = {spec.name: self.get_parameter(spec.name).value for spec in contract.SIM_PARAMETERS}
         self.params = p
         self.env = PegInHoleEnv(
-            SimConfig(max_steps=p["max_steps"], image_width=p["image_width"], image_height=p["image_height"])
+            SimConfig(
+                max_steps=p["max_steps"],
+                image_width=p["image_width"],
+                image_height=p["image_height"],
+                wrist_camera=p["wrist_camera"],
+            )
         )
         self._image_pub = self.create_publisher(Image, contract.TOPIC_IMAGE, SENSOR_QOS)
+        self._wrist_pub = self.create_publisher(Image, contract.TOPIC_WRIST_IMAGE, SENSOR_QOS)
         self._joint_pub = self.create_publisher(JointState, contract.TOPIC_JOINT_STATES, SENSOR_QOS)
         self._instruction_pub = self.create_publisher(String, contract.TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self._result_pub = self.create_publisher(String, contract.TOPIC_EPISODE_RESULT, RESULT_QOS)
@@ -125,7 +131,10 @@ class SimRobotNode(Node):
         if self.env.scene is None:
             return
         stamp = self.get_clock().now().to_msg()
-        self._image_pub.publish(rgb_to_image(self.env.observe().image, stamp=stamp, frame_id="scene_camera"))
+        obs = self.env.observe()
+        self._image_pub.publish(rgb_to_image(obs.image, stamp=stamp, frame_id="scene_camera"))
+        if obs.wrist_image is not None:
+            self._wrist_pub.publish(rgb_to_image(obs.wrist_image, stamp=stamp, frame_id="wrist_camera"))
 
     def _publish_joints(self) -> None:
         if self.env.scene is None:

@@ -4,7 +4,8 @@ Layout of a dataset directory (documented in docs/DATASET.md):
 
     manifest.json              format version, image size, joint and action names, episodes
     shard_00000.safetensors    image [N,S,S,3] uint8, state [N,D] f32, action [N,7] f32,
-                               goal [N,7] f32, target [N,4] f32, episode [N] int32, frame [N] int32
+                               goal [N,7] f32, target [N,4] f32, episode [N] int32, frame [N] int32,
+                               wrist [N,S,S,3] uint8 (format 4, only with --wrist-camera)
 
 Each frame pairs the observation with the expert's clean action in that state; the executed
 action carried the injected noise (DART-style), so the data shows how to correct deviations.
@@ -28,13 +29,13 @@ from safetensors.numpy import load_file, save_file
 
 from dyq_vla_ros.policy.base import Observation as PolicyObservation
 from dyq_vla_ros.policy.processor_pi0 import resize_square
-from dyq_vla_ros.sim import JOINT_NAMES, Observation, PegInHoleEnv, ScriptedExpert, train_seeds
+from dyq_vla_ros.sim import JOINT_NAMES, Observation, PegInHoleEnv, ScriptedExpert, SimConfig, train_seeds
 from dyq_vla_ros.types import ACTION_NAMES
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 3
-READ_VERSIONS = (1, 2, 3)
-"""Version 1 datasets have no `target` tensor, versions 1 and 2 no `goal`."""
+FORMAT_VERSION = 4
+READ_VERSIONS = (1, 2, 3, 4)
+"""Version 1 datasets have no `target` tensor, versions 1 and 2 no `goal`; version 4 may hold `wrist`."""
 
 
 class DatasetError(ValueError):
@@ -56,6 +57,8 @@ class DataConfig:
     """With a policy: the chance that the noisy expert drives a chunk's worth of steps instead."""
     actions_per_chunk: int = 5
     """With a policy: actions executed from each of its chunks before it is asked again."""
+    wrist_camera: bool = False
+    """Also record the wrist camera's image of every frame (the `wrist` tensor)."""
 
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.shard_episodes < 1:
@@ -102,7 +105,7 @@ class PolicyDriver:
                 self._queue = [None] * self.actions_per_chunk
             else:
                 chunk = self.policy.predict_action_chunk(
-                    PolicyObservation(obs.image, obs.joint_positions.astype(np.float32), instruction)
+                    PolicyObservation(obs.image, obs.joint_positions.astype(np.float32), instruction, obs.wrist_image)
                 )
                 self._queue = list(chunk[: self.actions_per_chunk])
         action = self._queue.pop(0)
@@ -118,10 +121,12 @@ def record_episode(
     rng = np.random.default_rng([seed, 1])
     if driver is not None:
         driver.reset()
-    images, states, actions, goals, targets = [], [], [], [], []
+    images, wrists, states, actions, goals, targets = [], [], [], [], [], []
     while not env.done:
         clean = expert.act()
         images.append(resize_image(obs.image, image_size))
+        if obs.wrist_image is not None:
+            wrists.append(resize_image(obs.wrist_image, image_size))
         states.append(obs.joint_positions.astype(np.float32))
         actions.append(clean.astype(np.float32))
         goals.append(expert.goal.astype(np.float32))
@@ -130,7 +135,7 @@ def record_episode(
         if driver is not None:
             executed = driver.act(obs, env.instruction, executed, rng)
         obs = env.step(executed)
-    return {
+    record = {
         "seed": seed,
         "instruction": env.instruction,
         "success": bool(env.success),
@@ -141,6 +146,9 @@ def record_episode(
         "goal": np.stack(goals),
         "target": np.stack(targets),
     }
+    if wrists:
+        record["wrist"] = np.stack(wrists)
+    return record
 
 
 def task_targets(env: PegInHoleEnv) -> np.ndarray:
@@ -150,12 +158,10 @@ def task_targets(env: PegInHoleEnv) -> np.ndarray:
 
 
 def frame_arrays(records: Sequence[dict]) -> dict[str, np.ndarray]:
-    """The tensors of a shard (image, state, action, goal, target, episode, frame) from recorded episodes."""
+    """The tensors of a shard (image, state, action, goal, target, episode, frame, wrist) from recorded episodes."""
+    keys = ("image", "state", "action", "goal", "target", *(("wrist",) if "wrist" in records[0] else ()))
     # safetensors writes the raw buffer whatever the strides: every array must be C-contiguous
-    arrays = {
-        key: np.ascontiguousarray(np.concatenate([r[key] for r in records]))
-        for key in ("image", "state", "action", "goal", "target")
-    }
+    arrays = {key: np.ascontiguousarray(np.concatenate([r[key] for r in records])) for key in keys}
     arrays["episode"] = np.concatenate([np.full(r["length"], r["seed"], np.int32) for r in records])
     arrays["frame"] = np.concatenate([np.arange(r["length"], dtype=np.int32) for r in records])
     return arrays
@@ -191,7 +197,7 @@ def generate_dataset(directory: Path, config: DataConfig, *, progress: bool = Tr
     seeds = train_seeds(config.episodes, config.start_seed)
     groups = [seeds[i : i + config.shard_episodes] for i in range(0, len(seeds), config.shard_episodes)]
     done = {s["file"] for s in manifest["shards"]}
-    env = PegInHoleEnv()
+    env = PegInHoleEnv(SimConfig(wrist_camera=config.wrist_camera))
     driver = PolicyDriver(config.policy, config.expert_share, config.actions_per_chunk) if config.policy else None
     bar = tqdm(total=len(seeds), desc="episodes", unit="ep", disable=not progress)
     for index, group in enumerate(groups):
@@ -231,6 +237,8 @@ class Dataset:
     """[N, 4] peg and hole positions of the instruction (privileged, training only); None in version 1."""
     goal: np.ndarray | None = None
     """[N, 7] the expert's tool targets (policy.action_space); None before version 3."""
+    wrist: np.ndarray | None = None
+    """[N, S, S, 3] wrist-camera images; None unless generated with the wrist camera."""
 
     def __len__(self) -> int:
         return int(self.frame.shape[0])
@@ -304,7 +312,10 @@ def load_datasets(directories: Sequence[Path]) -> Dataset:
             if not arrays:
                 arrays = {k: np.empty((total, *v.shape[1:]), v.dtype) for k, v in part.items()}
             if set(part) != set(arrays) or part["image"].shape[1:] != arrays["image"].shape[1:]:
-                raise DatasetError(f"{directory}/{shard['file']}: tensors or image size differ from the other shards")
+                raise DatasetError(
+                    f"{directory}/{shard['file']}: tensors or image size differ from the other shards"
+                    " (datasets trained together must all have, or all lack, wrist images)"
+                )
             for key, value in part.items():
                 arrays[key][at : at + n] = value
             at += n
@@ -320,4 +331,5 @@ def load_datasets(directories: Sequence[Path]) -> Dataset:
         manifest=manifests[0],
         target=arrays.get("target"),
         goal=arrays.get("goal"),
+        wrist=arrays.get("wrist"),
     )

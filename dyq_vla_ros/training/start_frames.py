@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dyq_vla_ros.sim import PegInHoleEnv, ScriptedExpert
+from dyq_vla_ros.sim import PegInHoleEnv, ScriptedExpert, SimConfig
 from dyq_vla_ros.training.data import Dataset, resize_image, task_targets
 from dyq_vla_ros.training.vision import move_tool
 
@@ -54,17 +54,25 @@ def carry_to_random_pose(env: PegInHoleEnv, rng: np.random.Generator, carry: boo
 
 
 def record_start_frames(
-    seeds: list[int], image_size: int, chunk: int, *, holding: float = 0.0, progress: bool = False
+    seeds: list[int],
+    image_size: int,
+    chunk: int,
+    *,
+    holding: float = 0.0,
+    wrist: bool = False,
+    progress: bool = False,
 ) -> StartFrames:
     """A frame of each seed's layout with the gripper moved to a random workspace point, and the expert's chunk.
 
     A `holding` share of the frames (drawn per seed) carry the named peg there, so that they start a transport.
+    With `wrist` the frames also hold the wrist camera's image.
     """
     from tqdm import tqdm
 
-    env = PegInHoleEnv()
+    env = PegInHoleEnv(SimConfig(wrist_camera=wrist))
     n = len(seeds)
     images = np.empty((n, image_size, image_size, 3), np.uint8)
+    wrists = np.empty((n, image_size, image_size, 3), np.uint8) if wrist else None
     states = np.empty((n, 7), np.float32)
     targets = np.empty((n, 4), np.float32)
     goals = np.empty((n, chunk, 7), np.float32)
@@ -76,6 +84,8 @@ def record_start_frames(
         carry_to_random_pose(env, rng, rng.random() < holding)
         obs = env.observe()
         images[i] = resize_image(obs.image, image_size)
+        if wrists is not None:
+            wrists[i] = resize_image(obs.wrist_image, image_size)
         states[i] = obs.joint_positions
         targets[i] = task_targets(env)
         instructions[seed] = env.instruction
@@ -94,5 +104,6 @@ def record_start_frames(
         manifest={"generator": "start frames"},
         target=targets,
         goal=goals[:, 0].copy(),
+        wrist=wrists,
     )
     return StartFrames(frames, goals, actions)

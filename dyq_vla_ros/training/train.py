@@ -14,11 +14,23 @@ import torch
 from transformers import PI0ForConditionalGeneration
 
 from dyq_vla_ros.dyq.calibration import Calibration, action_magnitudes, joint_magnitudes, p95_priors
-from dyq_vla_ros.policy.action_space import TOOL_TARGET, check_action_space
+from dyq_vla_ros.policy.action_space import (
+    TARGET_SPACES,
+    TOOL_OFFSET,
+    TOOL_TARGET,
+    check_action_space,
+    targets_to_offsets,
+)
 from dyq_vla_ros.policy.checkpoint import save_checkpoint
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.policy.embedded import INSTRUCTION_WORDS
-from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig, build_word_tokenizer
+from dyq_vla_ros.policy.processor_pi0 import (
+    SCENE_CAMERA,
+    WRIST_CAMERA,
+    Pi0Processor,
+    ProcessorConfig,
+    build_word_tokenizer,
+)
 from dyq_vla_ros.policy.state_features import JOINTS_AND_TOOL, state_features
 from dyq_vla_ros.sim.env import MAX_ROTATION, MAX_TRANSLATION
 from dyq_vla_ros.sim.scene import sample_scene
@@ -78,7 +90,7 @@ class TrainConfig:
     state_features: str = JOINTS_AND_TOOL
     """The model's state (policy.state_features): "joints", "joints+tool" or "height+gripper"."""
     action_space: str = TOOL_TARGET
-    """What the model learns to output (policy.action_space): "tool_target" (the expert's targets) or "delta"."""
+    """What the model learns (policy.action_space): "tool_target" (expert targets), "tool_offset" or "delta"."""
     start_frames: int = 0
     """First-move frames from this many new layouts (training.start_frames), mixed into flow matching; 0: none."""
     start_share: float = 0.25
@@ -112,17 +124,23 @@ def processor_config(
         action_space=action_space,
         max_translation=MAX_TRANSLATION,
         max_rotation=MAX_ROTATION,
+        cameras=[SCENE_CAMERA, WRIST_CAMERA] if data.wrist is not None else [SCENE_CAMERA],
     )
 
 
 def action_labels(data: Dataset, action_space: str) -> np.ndarray:
-    """Per-frame labels [N, 7]: the expert's deltas, or its tool targets."""
+    """Per-frame labels [N, 7]: the expert's deltas, its tool targets, or those relative to the tool."""
     check_action_space(action_space)
-    if action_space != TOOL_TARGET:
+    if action_space not in TARGET_SPACES:
         return data.action
     if data.goal is None:
         raise DatasetError("tool-target training needs a dataset with goals (format 3); regenerate it with gen-data")
-    return data.goal
+    return label_chunks(data.goal[:, None], data.state, action_space)[:, 0]
+
+
+def label_chunks(goal_chunks: np.ndarray, states: np.ndarray, action_space: str) -> np.ndarray:
+    """[N, K, 7] tool-target chunks in the model's action space (offsets are relative to each frame's tool)."""
+    return targets_to_offsets(goal_chunks, states) if action_space == TOOL_OFFSET else goal_chunks
 
 
 def dataset_calibration(data: Dataset) -> Calibration:
@@ -183,7 +201,10 @@ class _Frames:
 
     def __init__(self, data: Dataset, chunks: np.ndarray, processor: Pi0Processor, aux: np.ndarray | None) -> None:
         ids = {ep: processor.token_ids(text) for ep, text in data.instructions.items()}
+        if processor.wrist and data.wrist is None:
+            raise DatasetError("this model takes wrist images; generate data with `dyq-vla gen-data --wrist-camera`")
         self.images = data.image
+        self.wrist = data.wrist if processor.wrist else None
         self.input_ids = torch.stack([ids[int(e)][0] for e in data.episode])
         self.attention = torch.stack([ids[int(e)][1] for e in data.episode])
         self.state = torch.stack([processor.state_tensor(s) for s in data.state])
@@ -215,12 +236,14 @@ class _Batches:
         """(model inputs, normalised label chunks, auxiliary targets or None) of `size` random frames."""
         counts = self.rng.multinomial(size, self.shares)
         picks = [(src, self.rng.integers(0, len(src), n)) for src, n in zip(self.sources, counts, strict=True) if n]
-        pixels = pixels_from_uint8(np.concatenate([src.images[i] for src, i in picks]), self.processor)
+        views = [pixels_from_uint8(np.concatenate([src.images[i] for src, i in picks]), self.processor)]
+        if self.processor.wrist:
+            views.append(pixels_from_uint8(np.concatenate([src.wrist[i] for src, i in picks]), self.processor))
         if self.shift_px:  # replicated edges: shifting normalised pixels equals normalising shifted ones
-            pixels = random_shift(pixels, self.shift_px, self.rng)
+            views = [random_shift(v, self.shift_px, self.rng) for v in views]
         inputs = {
-            "pixel_values": pixels[:, None],
-            "pixel_attention_mask": torch.ones(size, 1, dtype=torch.bool),
+            "pixel_values": torch.stack(views, 1),
+            "pixel_attention_mask": torch.ones(size, len(views), dtype=torch.bool),
             "input_ids": torch.cat([src.input_ids[i] for src, i in picks]),
             "attention_mask": torch.cat([src.attention[i] for src, i in picks]),
             "state": torch.cat([src.state[i] for src, i in picks]),
@@ -354,6 +377,10 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
     if config.init_from:
         model = PI0ForConditionalGeneration.from_pretrained(config.init_from)
         proc_cfg = ProcessorConfig.load(Path(config.init_from))
+        wrist_data = data.wrist is not None
+        if proc_cfg.action_space != config.action_space or wrist_data != (WRIST_CAMERA in proc_cfg.cameras):
+            # the weights carry over (vision tower, language, action expert); the outputs' meaning is relearnt
+            proc_cfg = processor_config(data, proc_cfg.state_features, config.action_space)
     else:
         model = PI0ForConditionalGeneration(TinyPi0Architecture(**config.architecture).to_pi0_config())
         proc_cfg = processor_config(data, config.state_features, config.action_space)
@@ -390,10 +417,9 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
     elif config.vision_steps > 0 and not config.init_from:
         vision = vision_pretraining(model, processor, config, image_size, progress=progress)
     chunk = model.config.chunk_size
-    tool_targets = proc_cfg.action_space == TOOL_TARGET
-    sources = [
-        _Frames(data, data.goal_chunks(chunk) if tool_targets else data.action_chunks(chunk), processor, aux_targets)
-    ]
+    targets = proc_cfg.action_space in TARGET_SPACES
+    labels = label_chunks(data.goal_chunks(chunk), data.state, proc_cfg.action_space) if targets else None
+    sources = [_Frames(data, labels if targets else data.action_chunks(chunk), processor, aux_targets)]
     shares = [1.0]
     if config.start_frames:
         start = record_start_frames(
@@ -401,10 +427,15 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
             image_size,
             chunk,
             holding=config.start_holding,
+            wrist=processor.wrist,
             progress=progress,
         )
         start_aux = auxiliary_targets(start.frames) if aux is not None else None
-        labels = start.goal_chunks if tool_targets else start.action_chunks
+        labels = (
+            label_chunks(start.goal_chunks, start.frames.state, proc_cfg.action_space)
+            if targets
+            else start.action_chunks
+        )
         sources.append(_Frames(start.frames, labels, processor, start_aux))
         shares = [1.0 - config.start_share, config.start_share]
     batches = _Batches(sources, shares, processor, config.seed + start_step, config.shift_px)

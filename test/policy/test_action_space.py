@@ -47,3 +47,22 @@ def test_unknown_action_space_and_unfit_tool_target_settings_are_refused():
         ProcessorConfig.identity(3, 7, action_space=TOOL_TARGET)
     with pytest.raises(CheckpointError, match="action_dim 7"):
         ProcessorConfig.identity(7, 6, action_space=TOOL_TARGET)
+
+
+def test_tool_offsets_are_targets_relative_to_the_tool_and_convert_back():
+    from dyq_vla_ros.policy.action_space import TOOL_OFFSET, offsets_to_targets, targets_to_offsets
+
+    env = PegInHoleEnv()
+    env.reset(0)
+    here = tool_target(env.tool_pose, 1.0)
+    goal = here + np.array([0.03, -0.01, -0.02, 0.0, 0.0, 0.2, 0.0])
+    offsets = targets_to_offsets(np.stack([here, goal])[None], env.joint_positions()[None])[0]
+    np.testing.assert_allclose(offsets[0, [0, 1, 2, 5]], 0.0, atol=1e-5)  # where the tool is: no offset
+    np.testing.assert_allclose(offsets[:, 3:5], np.stack([here[3:5]] * 2), atol=1e-6)  # tilt stays absolute
+    np.testing.assert_allclose(offsets[1, [0, 1, 2, 5, 6]], [0.03, -0.01, -0.02, 0.2, 1.0], atol=1e-5)
+    np.testing.assert_allclose(offsets_to_targets(offsets, env.joint_positions()), np.stack([here, goal]), atol=1e-5)
+    far = here.copy()
+    far[5] += 2 * np.pi - 0.1  # a full turn less 0.1 rad: the offset is the short way round
+    assert targets_to_offsets(far[None, None], env.joint_positions()[None])[0, 0, 5] == pytest.approx(-0.1, abs=1e-5)
+    with pytest.raises(CheckpointError, match="built-in arm"):
+        ProcessorConfig.identity(3, 7, action_space=TOOL_OFFSET)

@@ -202,3 +202,33 @@ def test_a_checkpoint_of_another_shape_loads_quantizes_and_commands(
     assert {m.data for m in recorder.values(contract.TOPIC_BIT_WIDTH)} == {8}
     spin.until(node_api.statuses, 10, "diagnostics")
     assert "other" in node_api.latest()["model"] and node_api.latest()["weight_bits"] == "4"
+
+
+def test_a_wrist_camera_checkpoint_holds_until_wrist_images_arrive(
+    tmp_path, executor, spin, recorder, start_node, source, node_api
+):
+    import numpy as np
+    import rclpy
+    from sensor_msgs.msg import Image
+
+    from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
+    from dyq_vla_ros.policy.embedded import create_random_checkpoint
+    from dyq_vla_ros.ros.conversions import rgb_to_image
+    from dyq_vla_ros.ros.qos import SENSOR_QOS
+
+    arch = TinyPi0Architecture(image_size=32, patch_size=8, num_layers=1, vision_layers=1)
+    model = create_random_checkpoint(tmp_path / "wrist", architecture=arch, cameras=("scene", "wrist"))
+    start_node(control_rate_hz=RATE_HZ, model_path=str(model), precision_mode="fp")
+    spin.until(
+        lambda: node_api.statuses() and "no wrist image" in node_api.statuses()[-1].message, 90, "waiting for wrist"
+    )
+    assert not recorder.values(contract.TOPIC_ACTION)  # scene camera and joints alone command nothing
+    wrist = rclpy.create_node("wrist_camera")
+    executor.add_node(wrist)
+    pub = wrist.create_publisher(Image, contract.TOPIC_WRIST_IMAGE, SENSOR_QOS)
+    frame = np.full((32, 32, 3), 90, np.uint8)
+    wrist.create_timer(0.05, lambda: pub.publish(rgb_to_image(frame, stamp=wrist.get_clock().now().to_msg())))
+    node_api.wait_for_actions(5, timeout=30)
+    spin.until(lambda: node_api.statuses()[-1].message == "commanding", 10, "diagnostics saying commanding")
+    executor.remove_node(wrist)
+    wrist.destroy_node()
