@@ -172,6 +172,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         vision_steps=args.vision_steps,
         state_features=args.state_features,
         action_space=args.action_space,
+        offset_scale=args.offset_scale,
         start_frames=args.start_frames,
         start_share=args.start_share,
         start_holding=args.start_holding,
@@ -400,6 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the model outputs: the expert's tool targets, converted to deltas by the processor (default); "
         "those targets relative to the tool's pose (for wrist-camera data); or the deltas themselves "
         "(docs/BENCHMARKS.md, attempts one to eight)",
+    )
+    tr.add_argument(
+        "--offset-scale",
+        type=float,
+        default=0.01,
+        help="with tool_offset: scale (m) of the logarithmic compander of position offsets, fine near the target "
+        "(0: linear)",
     )
     tr.add_argument(
         "--start-frames",

@@ -63,7 +63,8 @@ def first_targets(model_path: str, episodes: int, holding: bool = False) -> dict
         state = obs.joint_positions.astype(np.float32)
         observation = Observation(obs.image, state, env.instruction, obs.wrist_image)
         target = policy.predict_model_actions(observation)[:1]
-        target = (offsets_to_targets(target, state) if offsets else target)[0]
+        scale = policy.processor.config.offset_scale
+        target = (offsets_to_targets(target, state, scale) if offsets else target)[0]
         xy = np.linalg.norm(target[:2] - expert.goal[:2]) * 1e3
         errors.append((xy, abs(np.rad2deg(yaw_error(target[5], expert.goal[5])))))
     e = np.array(errors)

@@ -14,7 +14,10 @@ step, as a Cartesian position controller with velocity limits would.
 minus the tool's position, yaw minus the tool's yaw (wrapped), tilt and gripper as they are. With a
 wrist camera the offset to a peg or hole is what the image shows directly (UMI's relative
 trajectories); absolute targets would need the tool's absolute position, which only the coarse
-scene camera shows.
+scene camera shows. Position offsets may be companded (`offset_scale` s > 0: x -> sign(x) s log(1 + |x|/s)),
+so that a model whose outputs carry a fixed error in normalised units is precise to the millimetre
+near the target and coarse far from it, as a visual-servoing loop needs: linear normalisation over
+the 30 cm workspace would make 5 % of one standard deviation about 5 mm everywhere.
 """
 
 from __future__ import annotations
@@ -87,19 +90,29 @@ def _wrap(angle: np.ndarray) -> np.ndarray:
     return (angle + np.pi) % (2 * np.pi) - np.pi
 
 
-def targets_to_offsets(targets: np.ndarray, joints: np.ndarray) -> np.ndarray:
-    """[N, K, 7] tool targets relative to the tool pose of each frame's joints [N, >= 6]."""
+def compand(x: np.ndarray, scale: float) -> np.ndarray:
+    """Signed logarithmic compression sign(x) s log(1 + |x|/s); the identity when scale is 0."""
+    return x if scale <= 0 else np.sign(x) * scale * np.log1p(np.abs(x) / scale)
+
+
+def expand(y: np.ndarray, scale: float) -> np.ndarray:
+    """Inverse of compand."""
+    return y if scale <= 0 else np.sign(y) * scale * np.expm1(np.abs(y) / scale)
+
+
+def targets_to_offsets(targets: np.ndarray, joints: np.ndarray, scale: float = 0.0) -> np.ndarray:
+    """[N, K, 7] tool targets relative to the tool pose of each frame's joints [N, >= 6], positions companded."""
     tool = tool_positions(joints)[:, None, :]
     out = np.array(targets, dtype=np.float64, copy=True)
-    out[..., :3] -= tool[..., :3]
+    out[..., :3] = compand(out[..., :3] - tool[..., :3], scale)
     out[..., 5] = _wrap(out[..., 5] - tool[..., 3])
     return out.astype(np.float32)
 
 
-def offsets_to_targets(offsets: np.ndarray, joints: np.ndarray) -> np.ndarray:
+def offsets_to_targets(offsets: np.ndarray, joints: np.ndarray, scale: float = 0.0) -> np.ndarray:
     """[K, 7] absolute tool targets from offsets relative to the tool pose of `joints` (inverse of the above)."""
     tool = tool_positions(joints)[0]
     out = np.array(offsets, dtype=np.float64, copy=True)
-    out[..., :3] += tool[:3]
+    out[..., :3] = expand(out[..., :3], scale) + tool[:3]
     out[..., 5] += tool[3]
     return out

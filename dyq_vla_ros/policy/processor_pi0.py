@@ -75,9 +75,13 @@ class ProcessorConfig:
     """With tool targets: the most the tool turns per step and axis (rad)."""
     cameras: list[str] = field(default_factory=lambda: [SCENE_CAMERA])
     """The images the model takes, in order: the scene camera, and the wrist camera if trained with one."""
+    offset_scale: float = 0.0
+    """With tool offsets: the compander's scale in metres (policy.action_space.compand); 0 keeps them linear."""
 
     def __post_init__(self) -> None:
         check_action_space(self.action_space)
+        if not self.offset_scale >= 0:
+            raise CheckpointError(f"{PROCESSOR_FILE}: offset_scale must be >= 0, got {self.offset_scale}")
         if list(self.cameras) not in CAMERA_SETS:
             raise CheckpointError(f"{PROCESSOR_FILE}: cameras must be one of {CAMERA_SETS}, got {self.cameras}")
         if self.action_space in TARGET_SPACES:
@@ -271,7 +275,7 @@ class Pi0Processor:
         if self.config.action_space == DELTA:
             return actions
         if self.config.action_space == TOOL_OFFSET:
-            actions = offsets_to_targets(actions, state)
+            actions = offsets_to_targets(actions, state, self.config.offset_scale)
         return targets_to_deltas(
             actions, state, max_translation=self.config.max_translation, max_rotation=self.config.max_rotation
         )

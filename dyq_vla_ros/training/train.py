@@ -91,6 +91,8 @@ class TrainConfig:
     """The model's state (policy.state_features): "joints", "joints+tool" or "height+gripper"."""
     action_space: str = TOOL_TARGET
     """What the model learns (policy.action_space): "tool_target" (expert targets), "tool_offset" or "delta"."""
+    offset_scale: float = 0.01
+    """With tool_offset: scale (m) of the logarithmic compander of position offsets (policy.action_space); 0: linear."""
     start_frames: int = 0
     """First-move frames from this many new layouts (training.start_frames), mixed into flow matching; 0: none."""
     start_share: float = 0.25
@@ -103,7 +105,7 @@ class TrainConfig:
 
 
 def processor_config(
-    data: Dataset, features: str = JOINTS_AND_TOOL, action_space: str = TOOL_TARGET
+    data: Dataset, features: str = JOINTS_AND_TOOL, action_space: str = TOOL_TARGET, offset_scale: float = 0.0
 ) -> ProcessorConfig:
     """Normalisation statistics of a dataset's (featurised) states and its labels in the chosen action space."""
 
@@ -111,7 +113,8 @@ def processor_config(
         return x.mean(0).astype(float).tolist(), np.maximum(x.std(0), 1e-3).astype(float).tolist()
 
     state_mean, state_std = stats(state_features(features, data.state))
-    action_mean, action_std = stats(action_labels(data, action_space))
+    scale = offset_scale if action_space == TOOL_OFFSET else 0.0
+    action_mean, action_std = stats(action_labels(data, action_space, scale))
     return ProcessorConfig(
         state_dim=data.state.shape[1],
         action_dim=data.action.shape[1],
@@ -125,22 +128,25 @@ def processor_config(
         max_translation=MAX_TRANSLATION,
         max_rotation=MAX_ROTATION,
         cameras=[SCENE_CAMERA, WRIST_CAMERA] if data.wrist is not None else [SCENE_CAMERA],
+        offset_scale=scale,
     )
 
 
-def action_labels(data: Dataset, action_space: str) -> np.ndarray:
+def action_labels(data: Dataset, action_space: str, offset_scale: float = 0.0) -> np.ndarray:
     """Per-frame labels [N, 7]: the expert's deltas, its tool targets, or those relative to the tool."""
     check_action_space(action_space)
     if action_space not in TARGET_SPACES:
         return data.action
     if data.goal is None:
         raise DatasetError("tool-target training needs a dataset with goals (format 3); regenerate it with gen-data")
-    return label_chunks(data.goal[:, None], data.state, action_space)[:, 0]
+    return label_chunks(data.goal[:, None], data.state, action_space, offset_scale)[:, 0]
 
 
-def label_chunks(goal_chunks: np.ndarray, states: np.ndarray, action_space: str) -> np.ndarray:
+def label_chunks(goal_chunks: np.ndarray, states: np.ndarray, action_space: str, offset_scale: float) -> np.ndarray:
     """[N, K, 7] tool-target chunks in the model's action space (offsets are relative to each frame's tool)."""
-    return targets_to_offsets(goal_chunks, states) if action_space == TOOL_OFFSET else goal_chunks
+    if action_space != TOOL_OFFSET:
+        return goal_chunks
+    return targets_to_offsets(goal_chunks, states, offset_scale)
 
 
 def dataset_calibration(data: Dataset) -> Calibration:
@@ -380,10 +386,10 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
         wrist_data = data.wrist is not None
         if proc_cfg.action_space != config.action_space or wrist_data != (WRIST_CAMERA in proc_cfg.cameras):
             # the weights carry over (vision tower, language, action expert); the outputs' meaning is relearnt
-            proc_cfg = processor_config(data, proc_cfg.state_features, config.action_space)
+            proc_cfg = processor_config(data, proc_cfg.state_features, config.action_space, config.offset_scale)
     else:
         model = PI0ForConditionalGeneration(TinyPi0Architecture(**config.architecture).to_pi0_config())
-        proc_cfg = processor_config(data, config.state_features, config.action_space)
+        proc_cfg = processor_config(data, config.state_features, config.action_space, config.offset_scale)
     image_size = model.config.vlm_config.vision_config.image_size
     if data.image.shape[1:3] != (image_size, image_size):
         raise DatasetError(f"dataset images are {data.image.shape[1:3]}, the model takes {image_size} square")
@@ -418,7 +424,8 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
         vision = vision_pretraining(model, processor, config, image_size, progress=progress)
     chunk = model.config.chunk_size
     targets = proc_cfg.action_space in TARGET_SPACES
-    labels = label_chunks(data.goal_chunks(chunk), data.state, proc_cfg.action_space) if targets else None
+    scale = proc_cfg.offset_scale
+    labels = label_chunks(data.goal_chunks(chunk), data.state, proc_cfg.action_space, scale) if targets else None
     sources = [_Frames(data, labels if targets else data.action_chunks(chunk), processor, aux_targets)]
     shares = [1.0]
     if config.start_frames:
@@ -432,7 +439,7 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
         )
         start_aux = auxiliary_targets(start.frames) if aux is not None else None
         labels = (
-            label_chunks(start.goal_chunks, start.frames.state, proc_cfg.action_space)
+            label_chunks(start.goal_chunks, start.frames.state, proc_cfg.action_space, scale)
             if targets
             else start.action_chunks
         )

@@ -121,3 +121,18 @@ def test_a_checkpoint_of_another_shape_replays(tmp_path):
     assert summary.actions > 50 and summary.rejected_joint_states == 0
     actions = [m.data for _, _, m in read_messages(tmp_path / "out", [contract.TOPIC_ACTION])]
     assert actions and all(len(a) == 6 and np.all(np.isfinite(a)) for a in actions)
+
+
+def test_a_wrist_camera_checkpoint_replays_bags_with_the_wrist_topic_only(tmp_path):
+    from dyq_vla_ros.bags.sim_bag import record_sim_bag
+    from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
+    from dyq_vla_ros.policy.embedded import create_random_checkpoint
+
+    arch = TinyPi0Architecture(image_size=32, patch_size=8, num_layers=1, vision_layers=1)
+    model = create_random_checkpoint(tmp_path / "wrist", architecture=arch, cameras=("scene", "wrist"))
+    bag = record_sim_bag(tmp_path / "bag", [1000000], image_size=32)
+    assert contract.TOPIC_WRIST_IMAGE in bag_topics(bag)
+    summary = BagReplayer({"model_path": str(model)}).run(bag, tmp_path / "out")
+    assert summary.actions > 50 and summary.inferences > 5 and summary.rejected_images == 0
+    with pytest.raises(BagError, match="has no topic /camera/wrist/image_raw"):
+        BagReplayer({"model_path": str(model)}).run(FIXTURE, tmp_path / "out2")

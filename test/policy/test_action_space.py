@@ -66,3 +66,19 @@ def test_tool_offsets_are_targets_relative_to_the_tool_and_convert_back():
     assert targets_to_offsets(far[None, None], env.joint_positions()[None])[0, 0, 5] == pytest.approx(-0.1, abs=1e-5)
     with pytest.raises(CheckpointError, match="built-in arm"):
         ProcessorConfig.identity(3, 7, action_space=TOOL_OFFSET)
+
+
+def test_companded_offsets_are_fine_near_the_target_and_convert_back():
+    from dyq_vla_ros.policy.action_space import compand, expand, offsets_to_targets, targets_to_offsets
+
+    x = np.array([-0.3, -0.1, -0.001, 0.0, 0.001, 0.01, 0.3])
+    y = compand(x, 0.01)
+    np.testing.assert_allclose(expand(y, 0.01), x, atol=1e-12)
+    assert np.all(np.diff(y) > 0) and abs(y[-1]) < 0.035  # monotone; 30 cm shrinks to 3.4 cm ...
+    assert y[4] == pytest.approx(0.001, rel=0.06)  # ... while a millimetre stays a millimetre
+    env = PegInHoleEnv()
+    env.reset(0)
+    goal = tool_target(env.tool_pose, 1.0) + np.array([0.12, -0.2, -0.05, 0.0, 0.0, 0.3, 0.0])
+    offsets = targets_to_offsets(goal[None, None], env.joint_positions()[None], 0.01)[0]
+    np.testing.assert_allclose(offsets[0, :3], compand(np.array([0.12, -0.2, -0.05]), 0.01), atol=1e-6)
+    np.testing.assert_allclose(offsets_to_targets(offsets, env.joint_positions(), 0.01)[0], goal, atol=1e-5)

@@ -195,7 +195,7 @@ def test_wrist_camera_data_trains_a_two_camera_tool_offset_policy(trained, tmp_p
     assert result.steps == 10 and np.all(np.isfinite(result.losses))
     policy = Pi0Policy(tmp_path / "ckpt")
     assert policy.processor.config.cameras == ["scene", "wrist"]
-    assert policy.processor.config.action_space == "tool_offset"
+    assert policy.processor.config.action_space == "tool_offset" and policy.processor.config.offset_scale == 0.01
     obs = env.observe()
     state = obs.joint_positions.astype(np.float32)
     instruction = "put the red peg into the blue hole"
