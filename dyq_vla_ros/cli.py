@@ -176,6 +176,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         start_frames=args.start_frames,
         start_share=args.start_share,
         start_holding=args.start_holding,
+        start_near=args.start_near,
         init_from=args.init_from,
     )
     result = train([Path(d) for d in args.data], Path(args.out), config)
@@ -419,6 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--start-share", type=float, default=0.25, help="share of each batch from the start frames")
     tr.add_argument(
         "--start-holding", type=float, default=0.5, help="share of the start frames that carry the named peg"
+    )
+    tr.add_argument(
+        "--start-near",
+        type=float,
+        default=0.0,
+        help="share of the start frames placed within 3 cm of the next target (peg, or hole when carrying)",
     )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")

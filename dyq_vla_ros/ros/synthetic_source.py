@@ -75,7 +75,7 @@ class MotionScript:
 
 
 class SyntheticSource(Node):
-    """Publishes camera, joint states and the instruction at fixed rates."""
+    """Publishes camera (and, unless wrist is False, a wrist camera), joint states and the instruction."""
 
     def __init__(
         self,
@@ -88,6 +88,7 @@ class SyntheticSource(Node):
         script: Sequence[MotionPhase] = DEFAULT_SCRIPT,
         node_name: str = "dyq_vla_synthetic_source",
         image_format: str = "raw",
+        wrist: bool = True,
         **node_kwargs: object,
     ) -> None:
         super().__init__(node_name, **node_kwargs)
@@ -103,6 +104,7 @@ class SyntheticSource(Node):
             self._image_pub = self.create_publisher(Image, contract.TOPIC_IMAGE, SENSOR_QOS)
         else:
             self._image_pub = self.create_publisher(CompressedImage, contract.TOPIC_IMAGE_COMPRESSED, SENSOR_QOS)
+        self._wrist_pub = self.create_publisher(Image, contract.TOPIC_WRIST_IMAGE, SENSOR_QOS) if wrist else None
         self._joint_pub = self.create_publisher(JointState, contract.TOPIC_JOINT_STATES, SENSOR_QOS)
         self._instruction_pub = self.create_publisher(String, contract.TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.create_timer(1.0 / image_rate_hz, self._publish_image)
@@ -157,6 +159,8 @@ class SyntheticSource(Node):
             )
             msg.header.stamp = stamp
             self._image_pub.publish(msg)
+        if self._wrist_pub is not None:  # the same moving square, seen from the wrist
+            self._wrist_pub.publish(rgb_to_image(np.ascontiguousarray(img[::-1, ::-1]), stamp=stamp))
         self.published["images"] += 1
 
 

@@ -7,7 +7,10 @@ In the demonstrations only the first steps of each episode (and of its transport
 few frames ask where the *named* hole is. A start frame costs one render plus a chunk of unrendered
 expert steps, so tens of thousands of layouts fit in minutes, as for the vision pretraining; a
 share of them first lets the expert grasp the named peg (unrendered), then carries it to the
-random pose, so that the label is the first move of a transport.
+random pose, so that the label is the first move of a transport. A further share starts *near* the
+target instead (tool within 3 cm of the named peg, or the held peg within 3 cm of the named hole,
+at a random height and a yaw up to 20 degrees off): the last centimetres before a grasp or an
+insertion, which the expert's own paths cross in one or two frames.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dyq_vla_ros.sim import PegInHoleEnv, ScriptedExpert, SimConfig
+from dyq_vla_ros.sim.env import tool_yaw
+from dyq_vla_ros.sim.scene import BLOCK_HEIGHT, yaw_error
 from dyq_vla_ros.training.data import Dataset, resize_image, task_targets
 from dyq_vla_ros.training.vision import move_tool
 
@@ -46,10 +51,37 @@ def grasp_named_peg(env: PegInHoleEnv) -> bool:
     return False
 
 
-def carry_to_random_pose(env: PegInHoleEnv, rng: np.random.Generator, carry: bool) -> bool:
-    """Move the gripper to a random workspace pose, first grasping the named peg if `carry`; whether it holds it."""
+NEAR_RADIUS = 0.03
+"""Largest horizontal distance (m) of a near start frame from its target."""
+NEAR_HEIGHT = (0.005, 0.06)
+"""Height range (m) of a near start frame above the peg's top, or of the held peg's bottom above the block."""
+NEAR_YAW = np.deg2rad(20.0)
+
+
+def carry_to_random_pose(env: PegInHoleEnv, rng: np.random.Generator, carry: bool, near: bool = False) -> bool:
+    """Move the gripper to a random pose, first grasping the named peg if `carry`; whether it holds it.
+
+    The pose is anywhere in the workspace, or with `near` within NEAR_RADIUS of the next target (the
+    named peg, or with the peg held the named hole), NEAR_HEIGHT above it and up to NEAR_YAW off its yaw.
+    """
     carried = carry and grasp_named_peg(env)
-    move_tool(env, rng, gripper=1.0 if carried else -1.0)
+    gripper = 1.0 if carried else -1.0
+    if not near:
+        move_tool(env, rng, gripper=gripper)
+        return carried
+    angle, radius = rng.uniform(0, 2 * np.pi), NEAR_RADIUS * np.sqrt(rng.uniform())
+    shift = radius * np.array([np.cos(angle), np.sin(angle)])
+    tip, yaw = env.tool_pose[:3, 3], tool_yaw(env.tool_pose)
+    peg = env.target_peg
+    if carried:
+        block = env.target_block
+        xy = tip[:2] + block.xy - peg.pos[:2] + shift
+        z = BLOCK_HEIGHT + env.grip_depth() + rng.uniform(*NEAR_HEIGHT)
+        turn = yaw_error(block.yaw, peg.yaw)
+    else:
+        xy, z = peg.pos[:2] + shift, peg.top + rng.uniform(*NEAR_HEIGHT)
+        turn = yaw_error(peg.yaw, yaw)
+    move_tool(env, rng, 30, gripper=gripper, goal=np.array([*xy, z]), turn=turn + rng.uniform(-NEAR_YAW, NEAR_YAW))
     return carried
 
 
@@ -59,13 +91,15 @@ def record_start_frames(
     chunk: int,
     *,
     holding: float = 0.0,
+    near: float = 0.0,
     wrist: bool = False,
     progress: bool = False,
 ) -> StartFrames:
     """A frame of each seed's layout with the gripper moved to a random workspace point, and the expert's chunk.
 
-    A `holding` share of the frames (drawn per seed) carry the named peg there, so that they start a transport.
-    With `wrist` the frames also hold the wrist camera's image.
+    A `holding` share of the frames (drawn per seed) carry the named peg there, so that they start a transport;
+    a `near` share start close to the next target instead (carry_to_random_pose). With `wrist` the frames also
+    hold the wrist camera's image.
     """
     from tqdm import tqdm
 
@@ -81,7 +115,8 @@ def record_start_frames(
     for i, seed in enumerate(tqdm(seeds, desc="start frames", unit="frame", disable=not progress)):
         env.reset(seed)
         rng = np.random.default_rng([seed, 11])
-        carry_to_random_pose(env, rng, rng.random() < holding)
+        carry = rng.random() < holding
+        carry_to_random_pose(env, rng, carry, near=near > 0 and rng.random() < near)
         obs = env.observe()
         images[i] = resize_image(obs.image, image_size)
         if wrists is not None:

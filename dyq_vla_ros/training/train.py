@@ -99,6 +99,8 @@ class TrainConfig:
     """Share of each batch drawn from those start frames."""
     start_holding: float = 0.5
     """Share of the start frames that carry the named peg (first moves of a transport)."""
+    start_near: float = 0.0
+    """Share of the start frames placed within 3 cm of the next target (the last centimetres of a grasp or insert)."""
     init_from: str = ""
     """Start from this checkpoint's weights and normalisation (fine-tuning, e.g. on DAgger data); "" for scratch."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
@@ -434,6 +436,7 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
             image_size,
             chunk,
             holding=config.start_holding,
+            near=config.start_near,
             wrist=processor.wrist,
             progress=progress,
         )

@@ -43,10 +43,21 @@ class Layouts:
     """[N, 35] float32: 1 where that colour's object is in the scene (and where the tool was moved)."""
 
 
-def move_tool(env: PegInHoleEnv, rng: np.random.Generator, steps: int = 15, *, gripper: float = -1.0) -> None:
-    """Drive the gripper (open, or closed with gripper=1) toward a random workspace point (at most `steps` steps)."""
-    goal = np.array([rng.uniform(*axis) for axis in WORKSPACE])
-    yaw = rng.uniform(-0.6, 0.6)
+def move_tool(
+    env: PegInHoleEnv,
+    rng: np.random.Generator,
+    steps: int = 15,
+    *,
+    gripper: float = -1.0,
+    goal: np.ndarray | None = None,
+    turn: float | None = None,
+) -> None:
+    """Drive the gripper (open, or closed with gripper=1) toward a point (default: random in the workspace).
+
+    It turns by `turn` radians about the vertical (default: random within 0.6 rad), in at most `steps` steps.
+    """
+    goal = np.array([rng.uniform(*axis) for axis in WORKSPACE]) if goal is None else np.asarray(goal, float)
+    yaw = rng.uniform(-0.6, 0.6) if turn is None else float(turn)
     for _ in range(steps):
         delta = goal - env.tool_pose[:3, 3]
         turn = np.clip(yaw, -MAX_ROTATION, MAX_ROTATION)

@@ -205,7 +205,7 @@ def test_a_checkpoint_of_another_shape_loads_quantizes_and_commands(
 
 
 def test_a_wrist_camera_checkpoint_holds_until_wrist_images_arrive(
-    tmp_path, executor, spin, recorder, start_node, source, node_api
+    tmp_path, executor, spin, recorder, start_node, node_api
 ):
     import numpy as np
     import rclpy
@@ -216,6 +216,7 @@ def test_a_wrist_camera_checkpoint_holds_until_wrist_images_arrive(
     from dyq_vla_ros.ros.conversions import rgb_to_image
     from dyq_vla_ros.ros.qos import SENSOR_QOS
 
+    executor.add_node(SyntheticSource(wrist=False))
     arch = TinyPi0Architecture(image_size=32, patch_size=8, num_layers=1, vision_layers=1)
     model = create_random_checkpoint(tmp_path / "wrist", architecture=arch, cameras=("scene", "wrist"))
     start_node(control_rate_hz=RATE_HZ, model_path=str(model), precision_mode="fp")

@@ -206,3 +206,20 @@ def test_wrist_camera_data_trains_a_two_camera_tool_offset_policy(trained, tmp_p
     evaluator = ClosedLoopEvaluator({"model_path": str(tmp_path / "ckpt")}, sim_config=SimConfig(max_steps=10))
     assert evaluator.env.config.wrist_camera  # the evaluator renders what the checkpoint needs
     assert evaluator.run_episode(1000000, policy.mode).steps == 10
+
+
+def test_near_start_frames_begin_the_last_centimetres_before_a_grasp_or_an_insertion():
+    from dyq_vla_ros.sim import PegInHoleEnv
+    from dyq_vla_ros.training.start_frames import NEAR_RADIUS, carry_to_random_pose
+
+    env = PegInHoleEnv()
+    for seed in (500020, 500021, 500022, 500023):
+        env.reset(seed)
+        carried = carry_to_random_pose(env, np.random.default_rng(seed), seed % 2 == 0, near=True)
+        peg, tip = env.target_peg, env.tool_pose[:3, 3]
+        if carried:  # the held peg hangs over the named hole, above the block
+            assert np.linalg.norm(env.target_block.xy - peg.pos[:2]) <= NEAR_RADIUS + 0.002
+            assert 0.03 < peg.pos[2] < 0.1
+        else:  # the open gripper is just above the named peg
+            assert seed % 2 == 1 and np.linalg.norm(tip[:2] - peg.pos[:2]) <= NEAR_RADIUS + 0.002
+            assert peg.top < tip[2] < peg.top + 0.07
