@@ -300,13 +300,27 @@ class PolicyNode(LifecycleNode):
         self._counters[counter] += 1
         self.get_logger().warning(f"{what} rejected: {reason}", throttle_duration_sec=5.0)
 
-    def _on_image(self, msg: Image) -> None:
+    def _raw_image_ok(self, msg: Image, what: str) -> bool:
+        """Whether a raw image's size and encoding are usable (else it is rejected and counted)."""
         try:
             check_image(msg, max_pixels=self._param("max_image_pixels"))
         except ConversionError as exc:
-            self._reject("rejected_images", "image", str(exc))
-            return
-        self._store_image(msg)
+            self._reject("rejected_images", what, str(exc))
+            return False
+        return True
+
+    def _image_stamp_ok(self, msg: Image | CompressedImage, what: str, previous_s: float) -> float | None:
+        """An image's header stamp, or None if it is unusable (rejected and counted)."""
+        stamp = stamp_to_seconds(msg.header.stamp)
+        problem = self._stamp_problem(stamp, previous_s)
+        if problem:
+            self._reject("rejected_images", what, problem)
+            return None
+        return stamp
+
+    def _on_image(self, msg: Image) -> None:
+        if self._raw_image_ok(msg, "image"):
+            self._store_image(msg)
 
     @property
     def _needs_wrist(self) -> bool:
@@ -314,15 +328,10 @@ class PolicyNode(LifecycleNode):
         return self._policy is not None and self._policy.processor.wrist
 
     def _on_wrist_image(self, msg: Image) -> None:
-        try:
-            check_image(msg, max_pixels=self._param("max_image_pixels"))
-        except ConversionError as exc:
-            self._reject("rejected_images", "wrist image", str(exc))
+        if not self._raw_image_ok(msg, "wrist image"):
             return
-        stamp = stamp_to_seconds(msg.header.stamp)
-        problem = self._stamp_problem(stamp, self._wrist_stamp)
-        if problem:
-            self._reject("rejected_images", "wrist image", problem)
+        stamp = self._image_stamp_ok(msg, "wrist image", self._wrist_stamp)
+        if stamp is None:
             return
         with self._lock:
             self._wrist_stamp = max(stamp, self._wrist_stamp)
@@ -336,10 +345,8 @@ class PolicyNode(LifecycleNode):
         self._store_image(msg)
 
     def _store_image(self, msg: Image | CompressedImage) -> None:
-        stamp = stamp_to_seconds(msg.header.stamp)
-        problem = self._stamp_problem(stamp, self._image_stamp)
-        if problem:
-            self._reject("rejected_images", "image", problem)
+        stamp = self._image_stamp_ok(msg, "image", self._image_stamp)
+        if stamp is None:
             return
         with self._lock:
             self._image_stamp = max(stamp, self._image_stamp)
