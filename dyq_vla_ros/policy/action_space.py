@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from dyq_vla_ros.policy.errors import CheckpointError
-from dyq_vla_ros.policy.state_features import ARM_JOINTS
+from dyq_vla_ros.policy.state_features import ARM_JOINTS, tool_positions
 
 DELTA = "delta"
 TOOL_TARGET = "tool_target"
@@ -71,19 +71,6 @@ def targets_to_deltas(
         pos, rot = pos + step, rotvec_to_matrix(turn) @ rot
         out[k] = (*step, *turn, target[6])
     return out.astype(np.float32)
-
-
-def tool_positions(joints: np.ndarray) -> np.ndarray:
-    """[N, 4] tool x, y, z and yaw of the built-in arm for joint positions [N, >= 6]."""
-    from dyq_vla_ros.sim.kinematics import ArmModel
-
-    arm = ArmModel()
-    q = np.asarray(joints, dtype=np.float64).reshape(-1, np.shape(joints)[-1])
-    out = np.empty((q.shape[0], 4))
-    for i, row in enumerate(q):
-        pose = arm.tool_pose(row[:ARM_JOINTS])
-        out[i] = (*pose[:3, 3], np.arctan2(pose[1, 0], pose[0, 0]))
-    return out
 
 
 def _wrap(angle: np.ndarray) -> np.ndarray:

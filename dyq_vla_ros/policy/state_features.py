@@ -43,20 +43,27 @@ def check_kind(kind: str, joints: int) -> None:
         )
 
 
+def tool_positions(joints: np.ndarray) -> np.ndarray:
+    """[N, 4] tool x, y, z and yaw of the built-in arm for joint positions [N, >= 6]."""
+    from dyq_vla_ros.sim.kinematics import ArmModel
+
+    arm = ArmModel()
+    q = np.asarray(joints, dtype=np.float64).reshape(-1, np.shape(joints)[-1])
+    out = np.empty((q.shape[0], 4))
+    for i, row in enumerate(q):
+        pose = arm.tool_pose(row[:ARM_JOINTS])
+        out[i] = (*pose[:3, 3], np.arctan2(pose[1, 0], pose[0, 0]))
+    return out
+
+
 def state_features(kind: str, joints: np.ndarray) -> np.ndarray:
     """Model state [..., feature_dim] from joint positions [..., joints] (the arm's first, in its order)."""
     q = np.asarray(joints, dtype=np.float64)
     if kind == JOINTS:
         return q.astype(np.float32)
-    from dyq_vla_ros.sim.kinematics import ArmModel
-
-    arm = ArmModel()
     flat = q.reshape(-1, q.shape[-1])
-    tool = np.empty((flat.shape[0], len(TOOL_FEATURE_NAMES)))
-    for i, row in enumerate(flat):
-        pose = arm.tool_pose(row[:ARM_JOINTS])
-        yaw = np.arctan2(pose[1, 0], pose[0, 0])
-        tool[i] = (*pose[:3, 3], np.cos(yaw), np.sin(yaw))
+    pos = tool_positions(flat)
+    tool = np.concatenate([pos[:, :3], np.cos(pos[:, 3:]), np.sin(pos[:, 3:])], 1)
     out = (
         np.stack([tool[:, 2], flat[:, ARM_JOINTS]], 1)
         if kind == HEIGHT_AND_GRIPPER
