@@ -19,7 +19,7 @@ import json
 import numpy as np
 import torch
 
-from dyq_vla_ros.policy.action_space import TOOL_OFFSET, offsets_to_targets, targets_to_deltas
+from dyq_vla_ros.policy.action_space import targets_to_deltas
 from dyq_vla_ros.sim import PegInHoleEnv, ScriptedExpert, SimConfig
 from dyq_vla_ros.sim.env import MAX_ROTATION, MAX_TRANSLATION
 from dyq_vla_ros.sim.scene import yaw_error
@@ -49,7 +49,6 @@ def first_targets(model_path: str, episodes: int, holding: bool = False) -> dict
     from dyq_vla_ros.training.start_frames import carry_to_random_pose
 
     policy = Pi0Policy(model_path)
-    offsets = policy.processor.config.action_space == TOOL_OFFSET
     errors = []
     for seed in eval_seeds(episodes):
         env = PegInHoleEnv(SimConfig(wrist_camera=policy.processor.wrist))
@@ -62,9 +61,7 @@ def first_targets(model_path: str, episodes: int, holding: bool = False) -> dict
         expert.act()
         state = obs.joint_positions.astype(np.float32)
         observation = Observation(obs.image, state, env.instruction, obs.wrist_image)
-        target = policy.predict_model_actions(observation)[:1]
-        scale = policy.processor.config.offset_scale
-        target = (offsets_to_targets(target, state, scale) if offsets else target)[0]
+        target = policy.processor.tool_targets(policy.predict_model_actions(observation)[:1], state)[0]
         xy = np.linalg.norm(target[:2] - expert.goal[:2]) * 1e3
         errors.append((xy, abs(np.rad2deg(yaw_error(target[5], expert.goal[5])))))
     e = np.array(errors)

@@ -274,8 +274,15 @@ class Pi0Processor:
         actions = self.unnormalize_actions(chunk)
         if self.config.action_space == DELTA:
             return actions
-        if self.config.action_space == TOOL_OFFSET:
-            actions = offsets_to_targets(actions, state, self.config.offset_scale)
         return targets_to_deltas(
-            actions, state, max_translation=self.config.max_translation, max_rotation=self.config.max_rotation
+            self.tool_targets(actions, state),
+            state,
+            max_translation=self.config.max_translation,
+            max_rotation=self.config.max_rotation,
         )
+
+    def tool_targets(self, actions: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """Absolute tool targets of a target-space chunk in model units (offsets are taken from the state's tool)."""
+        if self.config.action_space == TOOL_OFFSET:
+            return offsets_to_targets(actions, state, self.config.offset_scale)
+        return actions
