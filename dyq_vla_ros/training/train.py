@@ -76,7 +76,8 @@ class TrainConfig:
     """torch intra-op threads; 0 keeps torch's default."""
     checkpoint_every: int = 500
     time_limit_s: float = 0.0
-    """Stop (with a checkpoint) after this many seconds; 0 means no limit."""
+    """Stop (with a checkpoint) after this many seconds; 0 means no limit. The learning-rate decay
+    follows whichever of steps and time runs out first, so a time-limited run still ends annealed."""
     shift_px: int = 0
     """Random-shift image augmentation of up to this many pixels (0: off)."""
     aux_weight: float = 1.0
@@ -329,10 +330,13 @@ def auxiliary_targets(data: Dataset) -> np.ndarray | None:
     return np.concatenate([data.target, four], 1).astype(np.float32)
 
 
-def _lr_at(step: int, config: TrainConfig) -> float:
+def lr_at(step: int, config: TrainConfig, elapsed_s: float = 0.0) -> float:
+    """Learning rate: linear warm-up, then cosine decay to 5 % over the steps or the time limit."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    if config.time_limit_s > 0:
+        progress = max(progress, elapsed_s / config.time_limit_s)
     return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
@@ -489,7 +493,7 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
     bar = tqdm(total=config.steps, initial=start_step, desc="train", unit="step", disable=not progress)
     while step < config.steps:
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, config)
+            group["lr"] = lr_at(step, config, time.monotonic() - t0)
         inputs, actions, aux_wanted = batches.sample(config.batch_size)
         flow = flow_matching_loss(model, inputs, actions, proc_cfg.action_dim)
         loss = flow

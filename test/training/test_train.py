@@ -8,7 +8,7 @@ import pytest
 from dyq_vla_ros.policy import Observation, Pi0Policy
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.training import DataConfig, TrainConfig, generate_dataset, train
-from dyq_vla_ros.training.train import LOSS_PLOT
+from dyq_vla_ros.training.train import LOSS_PLOT, lr_at
 
 ARCH = TinyPi0Architecture(
     image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, head_dim=16, max_state_dim=16
@@ -75,6 +75,18 @@ def test_the_auxiliary_localiser_learns_and_stays_out_of_the_checkpoint(trained)
 
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         assert not {"head.weight", "mean", "std"} & set(f.keys())  # only PI0's own weights ship
+
+
+def test_a_time_limit_anneals_the_learning_rate_by_the_deadline():
+    config = TrainConfig(steps=1000, lr=1e-3, warmup_steps=10)
+    assert lr_at(5, config) == pytest.approx(6e-4)
+    assert 0.5e-3 < lr_at(500, config, elapsed_s=1e6) < 0.56e-3  # no time limit: time does not count
+    limited = TrainConfig(steps=1000, lr=1e-3, warmup_steps=10, time_limit_s=100.0)
+    # a tenth of the steps but all of the time: already at the floor
+    assert lr_at(100, limited, elapsed_s=100.0) == pytest.approx(0.05e-3)
+    assert lr_at(100, limited, elapsed_s=50.0) < lr_at(100, config, elapsed_s=50.0)
+    # steps that run out first still set the pace
+    assert lr_at(1000, limited, elapsed_s=1.0) == pytest.approx(0.05e-3)
 
 
 def test_random_shift_moves_content_within_the_padding():
