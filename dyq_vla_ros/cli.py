@@ -430,7 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     tr.add_argument("--checkpoint-every", type=int, default=500)
-    tr.add_argument("--time-limit-min", type=float, default=0.0, help="stop with a checkpoint after this long")
+    tr.add_argument(
+        "--time-limit-min",
+        type=float,
+        default=0.0,
+        help="stop with a checkpoint after this long; the learning rate decays to its floor by then",
+    )
     tr.set_defaults(func=_cmd_train)
 
     def closed_loop_options(cmd: argparse.ArgumentParser, episodes: int, seeds: str, parallel: bool = False) -> None:
