@@ -13,6 +13,16 @@ GRIP_HEIGHT = 0.035
 TRANSPORT_Z = 0.16
 FINE_STEP = 0.004
 FINE_RADIUS = 0.02
+GRASP_FUNNEL = (0.008, np.deg2rad(8.0))
+"""Tool-tip xy and yaw errors to the peg at which the descent funnel is at its top (the gripper
+straddles a peg within 10 mm and 11.5 degrees)."""
+INSERT_FUNNEL = (0.004, np.deg2rad(5.0))
+"""Peg xy and yaw errors to the hole at which the insertion funnel is at its top: the task's tolerance."""
+
+
+def funnel(error: float, floor: float = 0.4) -> float:
+    """Height fraction of a descent funnel: 1 at or beyond the normalised error 1, 0 at or below floor."""
+    return float(np.clip((error - floor) / (1.0 - floor), 0.0, 1.0))
 
 
 def down_rotation(yaw: float) -> np.ndarray:
@@ -26,7 +36,10 @@ class ScriptedExpert:
     """Decides each action afresh from the simulator state, so it also corrects injected noise.
 
     Coarse phases (approach, transport) move at up to MAX_TRANSLATION per step; fine phases
-    (alignment, insertion) move at most FINE_STEP per step with millimetre targets.
+    (alignment, insertion) move at most FINE_STEP per step with millimetre targets. The last
+    centimetres are funnels: the target height falls continuously as the xy and yaw errors shrink,
+    so the label is a continuous function of the state (a threshold that sends the tool back up
+    for a millimetre more error is a label no imitation learner can fit near the threshold).
     """
 
     def __init__(self, env: PegInHoleEnv) -> None:
@@ -76,13 +89,15 @@ class ScriptedExpert:
             grasp = np.array([peg.pos[0], peg.pos[1], peg.pos[2] + GRIP_HEIGHT])
             xy_err = np.linalg.norm(tip[:2] - grasp[:2])
             hover = max(peg.top + 0.04, 0.12 if xy_err > 0.05 else 0.0)
-            if xy_err > 0.006 or abs(yaw - want_yaw) > np.deg2rad(4):
+            error = max(xy_err / GRASP_FUNNEL[0], abs(yaw - want_yaw) / GRASP_FUNNEL[1])
+            if error >= 1.0:
                 self.phase = "approach"
                 z = hover if tip[2] < hover - 0.01 and xy_err > 0.02 else max(hover, grasp[2])
                 return self._toward(np.array([grasp[0], grasp[1], z]), want_yaw, MAX_TRANSLATION, -1.0)
-            if tip[2] > grasp[2] + 0.003:
+            z = grasp[2] + funnel(error) * (hover - grasp[2])
+            if error > 0.75 or tip[2] > grasp[2] + 0.003:
                 self.phase = "descend"
-                return self._toward(grasp, want_yaw, MAX_TRANSLATION / 2, -1.0)
+                return self._toward(np.array([grasp[0], grasp[1], z]), want_yaw, MAX_TRANSLATION / 2, -1.0)
             self.phase = "grasp"
             return self._toward(grasp, want_yaw, FINE_STEP, 1.0)
         block = scene.blocks[scene.block(task.hole_colour)]
@@ -95,13 +110,12 @@ class ScriptedExpert:
             self.phase = "transport"
             z = TRANSPORT_Z if tip[2] < TRANSPORT_Z - 0.01 and xy_err > 0.05 else max(TRANSPORT_Z, tip[2])
             return self._toward(np.array([*tip_xy, z]), want_yaw, MAX_TRANSLATION, 1.0)
-        aligned = xy_err < 0.0012 and abs(yaw_error(block.yaw, peg.yaw)) < np.deg2rad(1.5)
+        error = max(xy_err / INSERT_FUNNEL[0], abs(yaw_error(block.yaw, peg.yaw)) / INSERT_FUNNEL[1])
         above = BLOCK_HEIGHT + 0.01 + depth
-        if not aligned and peg.pos[2] >= BLOCK_HEIGHT:
-            self.phase = "align"
-            return self._toward(np.array([*tip_xy, above]), want_yaw, FINE_STEP, 1.0)
-        self.phase = "insert"
-        return self._toward(np.array([*tip_xy, depth]), want_yaw, FINE_STEP, 1.0)
+        # the peg bottom reaches the block's top at error 0.75 (3 mm), inside the tolerance
+        height = funnel(error, floor=0.3)
+        self.phase = "insert" if height == 0.0 else "align"
+        return self._toward(np.array([*tip_xy, depth + height * (above - depth)]), want_yaw, FINE_STEP, 1.0)
 
 
 def run_expert_episode(

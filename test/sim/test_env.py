@@ -90,10 +90,17 @@ def test_actions_are_clipped_per_step(env):
 
 
 def _carry_to_alignment(env, offset_xy):
-    """Expert until the peg hovers aligned over the hole, then shift it by offset_xy and push down."""
+    """Expert until the peg hovers aligned 1 cm over the hole, then shift it by offset_xy and push down."""
     expert = ScriptedExpert(env)
-    while expert.phase != "insert" and not env.done:
-        env.step(expert.act(), render=False)
+    hover = BLOCK_HEIGHT + 0.01
+    while not env.done:
+        action = expert.act()
+        bottom = env.scene.pegs[env.held].pos[2] if env.held is not None else 1.0
+        if expert.phase == "insert" and abs(bottom - hover) < 1e-3:
+            break
+        if expert.phase in ("align", "insert"):  # the expert's funnel would already descend: stay at hover
+            action[2] = hover - bottom
+        env.step(action, render=False)
     for _ in range(3):
         env.step(np.array([offset_xy[0] / 3, offset_xy[1] / 3, 0, 0, 0, 0, 1]), render=False)
     for _ in range(20):
