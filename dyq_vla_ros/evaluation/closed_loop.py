@@ -22,6 +22,7 @@ from dyq_vla_ros.control import initial_thresholds, make_control_loop
 from dyq_vla_ros.dyq import Calibration, ProxySample
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
 from dyq_vla_ros.sim import PegInHoleEnv, SimConfig, eval_seeds
+from dyq_vla_ros.sim.scene import yaw_error
 from dyq_vla_ros.types import BIT_WIDTHS, PrecisionMode
 
 Inference = Callable[[int, Observation, int], np.ndarray]
@@ -29,6 +30,9 @@ Inference = Callable[[int, Observation, int], np.ndarray]
 
 SIM_PERIOD_S = 0.1
 """Simulated time per environment step (the demo's 10 Hz control rate)."""
+
+REACH_MM = 20.0
+"""Peg-to-hole distance counted as having carried the peg to its hole (partial progress)."""
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -54,8 +58,12 @@ class EpisodeResult:
     latencies_ms: list[float] = field(default_factory=list)
     grasped: bool = False
     """Whether the instruction's peg was held at some step (partial progress)."""
+    reached: bool = False
+    """Whether the held instruction's peg came within REACH_MM of its hole at some step."""
     final_distance_mm: float = 0.0
     """Horizontal distance of the instruction's peg from its hole at the end."""
+    final_yaw_error_deg: float = 0.0
+    """Yaw of the instruction's peg against its hole at the end (modulo 90 degrees)."""
     request_samples: list[ProxySample | None] = field(default_factory=list)
     """Proxies in force when each inference was requested (None before the first action)."""
     request_ticks: list[int] = field(default_factory=list)
@@ -87,6 +95,8 @@ def summarise(mode: PrecisionMode, episodes: Sequence[EpisodeResult], weight_byt
         "grasp_rate": float(np.mean([e.grasped for e in episodes])) if n else 0.0,
         "final_distance_mm_mean": float(np.mean([e.final_distance_mm for e in episodes])) if n else 0.0,
         "final_distance_mm_median": float(np.median([e.final_distance_mm for e in episodes])) if n else 0.0,
+        "reach_rate": float(np.mean([e.reached for e in episodes])) if n else 0.0,
+        "final_yaw_error_deg_median": float(np.median([e.final_yaw_error_deg for e in episodes])) if n else 0.0,
         "latency_ms_mean": float(np.mean(latencies)) if latencies else 0.0,
         "latency_ms_p99": float(np.percentile(latencies, 99)) if latencies else 0.0,
         "weight_bytes": int(weight_bytes),
@@ -170,9 +180,12 @@ class ClosedLoopEvaluator:
             bits = tick.bits
             result.tick_bits.append(tick.bits)
             obs = self.env.step(tick.action)
-            result.grasped = result.grasped or self._holds_target()
+            holds = self._holds_target()
+            result.grasped = result.grasped or holds
+            result.reached = result.reached or (holds and self._peg_hole_distance_mm() <= REACH_MM)
         result.success, result.steps = bool(self.env.success), self.env.steps
         result.final_distance_mm = self._peg_hole_distance_mm()
+        result.final_yaw_error_deg = abs(math.degrees(yaw_error(self.env.target_peg.yaw, self.env.target_block.yaw)))
         return result
 
     def _holds_target(self) -> bool:

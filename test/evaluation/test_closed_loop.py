@@ -71,13 +71,15 @@ def test_partial_progress_is_reported_per_episode():
     from dyq_vla_ros.evaluation.closed_loop import EpisodeResult, summarise
 
     episodes = [
-        EpisodeResult(1, True, 80, grasped=True, final_distance_mm=0.5),
-        EpisodeResult(2, False, 200, grasped=True, final_distance_mm=30.0),
-        EpisodeResult(3, False, 200, grasped=False, final_distance_mm=300.0),
+        EpisodeResult(1, True, 80, grasped=True, reached=True, final_distance_mm=0.5, final_yaw_error_deg=1.0),
+        EpisodeResult(2, False, 200, grasped=True, final_distance_mm=30.0, final_yaw_error_deg=12.0),
+        EpisodeResult(3, False, 200, grasped=False, final_distance_mm=300.0, final_yaw_error_deg=20.0),
     ]
     record = summarise(PrecisionMode.FP, episodes, 1000)
     assert record["grasp_rate"] == pytest.approx(2 / 3) and record["final_distance_mm_median"] == 30.0
+    assert record["reach_rate"] == pytest.approx(1 / 3) and record["final_yaw_error_deg_median"] == 12.0
     assert record["final_distance_mm_mean"] == pytest.approx(330.5 / 3)
     evaluator = ClosedLoopEvaluator(sim_config=SimConfig(max_steps=5))
     result = evaluator.run_episode(1_000_000, PrecisionMode.FP)
     assert not result.grasped and result.final_distance_mm > 100  # the peg has not moved toward its hole
+    assert not result.reached and 0.0 <= result.final_yaw_error_deg <= 45.0
