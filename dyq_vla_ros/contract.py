@@ -100,6 +100,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         1000,
     ),
     ParameterSpec(
+        "gripper_latch",
+        True,
+        "Let the gripper command (7th action value) switch at most once per chunk, so that one chunk "
+        "cannot close the gripper and reopen it a step later.",
+    ),
+    ParameterSpec(
         "calibrated_thresholds",
         True,
         "Start from the model's calibrated theta_* (dyq_calibration.json) instead of the theta_* given; "

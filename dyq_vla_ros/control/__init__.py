@@ -5,6 +5,7 @@ from dyq_vla_ros.control.loop import (
     TickResult,
     hold_action,
     initial_thresholds,
+    latch_gripper,
     lookahead,
     make_control_loop,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "diagnostic_record",
     "hold_action",
     "initial_thresholds",
+    "latch_gripper",
     "lookahead",
     "make_control_loop",
 ]

@@ -42,11 +42,32 @@ class TickResult:
     proxy_error: str = ""
 
 
+GRIPPER_INDEX = 6
+"""Index of the gripper command in a contract action."""
+
+
 def hold_action(action_dim: int, gripper: float) -> np.ndarray:
     """The action that stops the robot: zero motion, gripper (the 7th value) kept where it was."""
     hold = np.zeros(action_dim, dtype=np.float32)
     hold[6:7] = gripper
     return hold
+
+
+def latch_gripper(actions: np.ndarray, current: float | None) -> np.ndarray:
+    """A copy of a chunk whose gripper command (7th value, > 0 closes) switches at most once.
+
+    After the first switch away from `current` (the last executed command; None: the chunk's first
+    action) the rest of the chunk keeps the switched value: a chunk that closes on a peg and then,
+    one step later, reopens (flow samples do this near the grasp) would drop it at once.
+    """
+    out = np.array(actions, dtype=np.float32, copy=True)
+    if out.ndim != 2 or out.shape[0] == 0 or out.shape[1] <= GRIPPER_INDEX:
+        return out
+    closed = (out[0, GRIPPER_INDEX] if current is None else current) > 0.0
+    switched = np.flatnonzero((out[:, GRIPPER_INDEX] > 0.0) != closed)
+    if switched.size:
+        out[switched[0] :, GRIPPER_INDEX] = out[switched[0], GRIPPER_INDEX]
+    return out
 
 
 def lookahead(latencies_ms: Sequence[float], period_ms: float, chunk_size: int) -> int:
@@ -70,6 +91,7 @@ class ControlLoop:
         action_max: Sequence[float],
         proxy_source: str = "action",
         actions_per_chunk: int = 0,
+        gripper_latch: bool = True,
     ) -> None:
         self.controller = controller
         self.action_proxies = action_proxies
@@ -77,7 +99,9 @@ class ControlLoop:
         self.set_bounds(action_min, action_max)
         self.proxy_source = proxy_source
         self.actions_per_chunk = actions_per_chunk
+        self.gripper_latch = gripper_latch
         self._queue: deque[np.ndarray] = deque()
+        self._gripper: float | None = None
         self._executed_since_request = 0
         self._joint_stamp: float | None = None
 
@@ -115,6 +139,7 @@ class ControlLoop:
         self._queue.clear()
         self._executed_since_request = 0
         self._joint_stamp = None
+        self._gripper = None
         self.action_proxies.reset()
         self.joint_proxies.reset()
         self.controller.reset()
@@ -124,10 +149,13 @@ class ControlLoop:
         self._queue.clear()
 
     def accept_chunk(self, actions: np.ndarray) -> None:
-        """Take a new chunk, skipping the actions executed since it was requested."""
+        """Take a new chunk, skipping the actions executed since it was requested (gripper latched if set)."""
         skip = min(self._executed_since_request, len(actions) - 1)
         n = self.actions_per_chunk or len(actions)
-        self._queue = deque(np.asarray(actions, np.float32)[skip : skip + n])
+        kept = np.asarray(actions, np.float32)[skip : skip + n]
+        if self.gripper_latch:
+            kept = latch_gripper(kept, self._gripper)
+        self._queue = deque(kept)
 
     def should_request(self, *, inflight: bool, lookahead_actions: int) -> bool:
         """Whether to start the next inference now."""
@@ -145,6 +173,8 @@ class ControlLoop:
             action = np.clip(raw, self._lo, self._hi)
             clipped = not np.array_equal(action, raw)
             self._executed_since_request += 1
+            if action.shape[0] > GRIPPER_INDEX:
+                self._gripper = float(action[GRIPPER_INDEX])
         try:
             if self._proxy_source == "action" and action is not None:
                 self.action_proxies.update(action)
@@ -196,4 +226,5 @@ def make_control_loop(calibration: Calibration, params: Mapping[str, object]) ->
         action_max=params["action_max"],
         proxy_source=str(params["proxy_source"]),
         actions_per_chunk=int(params["actions_per_chunk"]),
+        gripper_latch=bool(params["gripper_latch"]),
     )

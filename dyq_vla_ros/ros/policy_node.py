@@ -154,6 +154,7 @@ class PolicyNode(LifecycleNode):
                 proxies.estimator.lam = values["sensitivity_lambda"]
             self._loop.proxy_source = values["proxy_source"]
             self._loop.actions_per_chunk = values["actions_per_chunk"]
+            self._loop.gripper_latch = values["gripper_latch"]
             self._loop.set_bounds(values["action_min"], values["action_max"])
             self._joint_selection = self._select_joints(values["joint_names"])
         return SetParametersResult(successful=True)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
+from dyq_vla_ros.control.loop import latch_gripper
 from dyq_vla_ros.policy.base import Observation as PolicyObservation
 from dyq_vla_ros.policy.processor_pi0 import resize_square
 from dyq_vla_ros.sim import JOINT_NAMES, Observation, PegInHoleEnv, ScriptedExpert, SimConfig, train_seeds
@@ -93,11 +94,13 @@ class PolicyDriver:
         self.expert_share = expert_share
         self.actions_per_chunk = actions_per_chunk
         self._queue: list[np.ndarray] = []
+        self._gripper: float | None = None
 
     def reset(self) -> None:
         """Forget the chunk in progress (a new episode)."""
         self.policy.reset()
         self._queue = []
+        self._gripper = None
 
     def act(
         self, obs: Observation, instruction: str, expert_action: np.ndarray, rng: np.random.Generator
@@ -110,9 +113,12 @@ class PolicyDriver:
                 chunk = self.policy.predict_action_chunk(
                     PolicyObservation(obs.image, obs.joint_positions.astype(np.float32), instruction, obs.wrist_image)
                 )
-                self._queue = list(chunk[: self.actions_per_chunk])
+                # as the node's control loop executes it (contract default gripper_latch)
+                self._queue = list(latch_gripper(chunk[: self.actions_per_chunk], self._gripper))
         action = self._queue.pop(0)
-        return expert_action if action is None else action
+        action = expert_action if action is None else action
+        self._gripper = float(action[6])
+        return action
 
 
 def record_episode(

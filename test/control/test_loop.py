@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dyq_vla_ros.control import ControlLoop, hold_action, lookahead
+from dyq_vla_ros.control import ControlLoop, hold_action, latch_gripper, lookahead
 from dyq_vla_ros.dyq import ActionProxies, JointStateProxies, PrecisionController, SensitivityEstimator
 from dyq_vla_ros.types import PrecisionMode
 
@@ -49,6 +49,33 @@ def test_actions_per_chunk_limits_what_is_executed():
     loop = _loop(actions_per_chunk=4)
     loop.accept_chunk(_chunk(10))
     assert loop.queued == 4
+
+
+def _gripper_chunk(*commands):
+    return np.array([[0.0] * 6 + [g] for g in commands], dtype=np.float32)
+
+
+def test_the_gripper_switches_at_most_once_per_chunk():
+    # closes at step 1 and would reopen at step 2: the close is kept for the rest of the chunk
+    latched = latch_gripper(_gripper_chunk(-1.0, 1.0, -1.0, 0.2, -0.9), current=-1.0)
+    assert latched[:, 6].tolist() == [-1.0, 1.0, 1.0, 1.0, 1.0]
+    # holding closed: a single release stays a release; no switch leaves the chunk alone
+    assert latch_gripper(_gripper_chunk(1.0, -1.0, 1.0), current=1.0)[:, 6].tolist() == [1.0, -1.0, -1.0]
+    assert latch_gripper(_gripper_chunk(-1.0, -0.5), current=-1.0)[:, 6].tolist() == [-1.0, -0.5]
+    # no command executed yet: the chunk's first action is the reference
+    assert latch_gripper(_gripper_chunk(1.0, -1.0, 1.0), current=None)[:, 6].tolist() == [1.0, -1.0, -1.0]
+
+
+def test_the_loop_latches_against_the_last_executed_gripper_command():
+    loop = _loop()
+    loop.accept_chunk(_gripper_chunk(-1.0, -1.0))
+    loop.tick(), loop.tick()
+    loop.mark_requested()
+    loop.accept_chunk(_gripper_chunk(1.0, -1.0, -1.0))
+    assert [loop.tick().action[6] for _ in range(3)] == [1.0, 1.0, 1.0]
+    unlatched = _loop(gripper_latch=False)
+    unlatched.accept_chunk(_gripper_chunk(1.0, -1.0, -1.0))
+    assert [unlatched.tick().action[6] for _ in range(3)] == [1.0, -1.0, -1.0]
 
 
 def test_actions_are_clipped_per_dimension():
