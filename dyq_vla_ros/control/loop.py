@@ -49,7 +49,7 @@ GRIPPER_INDEX = 6
 def hold_action(action_dim: int, gripper: float) -> np.ndarray:
     """The action that stops the robot: zero motion, gripper (the 7th value) kept where it was."""
     hold = np.zeros(action_dim, dtype=np.float32)
-    hold[6:7] = gripper
+    hold[GRIPPER_INDEX : GRIPPER_INDEX + 1] = gripper
     return hold
 
 

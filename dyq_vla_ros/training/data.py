@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from dyq_vla_ros.control.loop import latch_gripper
+from dyq_vla_ros.control.loop import GRIPPER_INDEX, latch_gripper
 from dyq_vla_ros.policy.base import Observation as PolicyObservation
 from dyq_vla_ros.policy.processor_pi0 import resize_square
 from dyq_vla_ros.sim import JOINT_NAMES, Observation, PegInHoleEnv, ScriptedExpert, SimConfig, train_seeds
@@ -117,7 +117,7 @@ class PolicyDriver:
                 self._queue = list(latch_gripper(chunk[: self.actions_per_chunk], self._gripper))
         action = self._queue.pop(0)
         action = expert_action if action is None else action
-        self._gripper = float(action[6])
+        self._gripper = float(action[GRIPPER_INDEX])
         return action
 
 
