@@ -16,6 +16,8 @@ FINE_RADIUS = 0.02
 GRASP_FUNNEL = (0.008, np.deg2rad(8.0))
 """Tool-tip xy and yaw errors to the peg at which the descent funnel is at its top (the gripper
 straddles a peg within 10 mm and 11.5 degrees)."""
+GRASP_CLOSE = 0.75
+"""Normalised grasp-funnel error (6 mm, 6 degrees) within which the gripper may close once the tip is down."""
 INSERT_FUNNEL = (0.004, np.deg2rad(5.0))
 """Peg xy and yaw errors to the hole at which the insertion funnel is at its top: the task's tolerance."""
 
@@ -95,7 +97,7 @@ class ScriptedExpert:
                 z = hover if tip[2] < hover - 0.01 and xy_err > 0.02 else max(hover, grasp[2])
                 return self._toward(np.array([grasp[0], grasp[1], z]), want_yaw, MAX_TRANSLATION, -1.0)
             z = grasp[2] + funnel(error) * (hover - grasp[2])
-            if error > 0.75 or tip[2] > grasp[2] + 0.003:
+            if error > GRASP_CLOSE or tip[2] > grasp[2] + 0.003:
                 self.phase = "descend"
                 return self._toward(np.array([grasp[0], grasp[1], z]), want_yaw, MAX_TRANSLATION / 2, -1.0)
             self.phase = "grasp"
