@@ -115,6 +115,22 @@ def test_misaligned_peg_cannot_enter_the_hole(env):
     assert peg.pos[2] >= BLOCK_HEIGHT - 1e-3
 
 
+@pytest.mark.parametrize("push", [0.004, 0.01, 0.02])
+def test_peg_pressed_onto_a_block_top_can_still_be_lifted_and_slid(env, push):
+    env.reset(eval_seeds(1)[0])
+    _carry_to_alignment(env, (0.015, 0.0))  # resting on the top, 15 mm off
+    for _ in range(5):  # a policy's coarse push down sinks the peg slightly into the top
+        env.step(np.array([0, 0, -push, 0, 0, 0, 1]), render=False)
+    peg = env.scene.pegs[env.held]
+    start = peg.pos.copy()
+    assert start[2] >= BLOCK_HEIGHT - 1e-3
+    env.step(np.array([-0.004, 0, 0, 0, 0, 0, 1]), render=False)
+    assert np.linalg.norm(peg.pos[:2] - start[:2]) > 0.003  # slides on the top
+    for _ in range(5):
+        env.step(np.array([0, 0, 0.004, 0, 0, 0, 1]), render=False)
+    assert peg.pos[2] > start[2] + 0.015  # lifts off
+
+
 def test_aligned_peg_goes_in_and_succeeds(env):
     env.reset(eval_seeds(1)[0])
     _carry_to_alignment(env, (0.002, 0.0))  # 2 mm off: inside the tolerance
