@@ -168,15 +168,14 @@ class PegInHoleEnv:
                     if self._aligned(moved, block):
                         continue
                     floor = max(floor, BLOCK_HEIGHT)
-            # only a peg that is really in a hole (aligned, below the top) is held by its walls; a peg
-            # pressed onto a block's top sinks up to a millimetre (the floor correction is one IK step)
-            # and must still be lifted or slid
-            stuck = any(
-                block.covers(peg.pos[:2])
+            # only a peg in a hole (_carry keeps inserted_in: aligned, below the top) is held by its walls;
+            # a peg pressed onto a block's top sinks up to a millimetre (the floor correction is one IK
+            # step) and must still be lifted or slid
+            hole = peg.inserted_in
+            stuck = (
+                hole is not None
                 and peg.pos[2] < BLOCK_HEIGHT - 1e-4
-                and self._aligned(peg, block)
-                and not self._aligned(moved, block)
-                for block in self.scene.blocks
+                and not self._aligned(moved, self.scene.blocks[hole])
             )
             return float(moved.pos[2]), floor, stuck
         tip = tool[:3, 3]
