@@ -18,9 +18,12 @@ from dyq_vla_ros.ros.qos import INSTRUCTION_QOS, SENSOR_QOS
 DEFAULT_TOPICS = (
     contract.TOPIC_IMAGE,
     contract.TOPIC_IMAGE_COMPRESSED,
+    contract.TOPIC_WRIST_IMAGE,
     contract.TOPIC_JOINT_STATES,
     contract.TOPIC_INSTRUCTION,
 )
+OPTIONAL_TOPICS = (contract.TOPIC_IMAGE_COMPRESSED, contract.TOPIC_WRIST_IMAGE)
+"""Played when in the bag, but not waited for: a scene-only checkpoint never subscribes to the wrist camera."""
 
 
 def message_class(msgtype: str) -> type:
@@ -51,12 +54,10 @@ class BagPlayer(Node):
         return INSTRUCTION_QOS if topic == contract.TOPIC_INSTRUCTION else SENSOR_QOS
 
     def wait_for_subscribers(self, timeout_s: float, spin) -> bool:
-        """Spin until every instruction/image topic we publish has a subscriber (or timeout)."""
+        """Spin until every required topic we publish has a subscriber (or timeout)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if all(
-                p.get_subscription_count() > 0 for t, p in self._pubs.items() if t != contract.TOPIC_IMAGE_COMPRESSED
-            ):
+            if all(p.get_subscription_count() > 0 for t, p in self._pubs.items() if t not in OPTIONAL_TOPICS):
                 return True
             spin(0.05)
         return False
