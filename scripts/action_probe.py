@@ -19,15 +19,15 @@ import numpy as np
 import torch
 
 from dyq_vla_ros.policy import Observation, Pi0Policy
-from dyq_vla_ros.sim import PegInHoleEnv
+from dyq_vla_ros.sim import PegInHoleEnv, SimConfig
 from dyq_vla_ros.sim.seeds import calibration_seeds
 from dyq_vla_ros.training.data import Dataset, frame_arrays, load_dataset, record_episode
 from dyq_vla_ros.types import ACTION_NAMES
 
 
-def held_out(episodes: int, image_size: int) -> Dataset:
-    """Noisy-expert episodes on calibration seeds, as a dataset."""
-    env = PegInHoleEnv()
+def held_out(episodes: int, image_size: int, wrist: bool) -> Dataset:
+    """Noisy-expert episodes on calibration seeds, as a dataset (with wrist images if asked)."""
+    env = PegInHoleEnv(SimConfig(wrist_camera=wrist))
     records = [record_episode(env, seed, 0.3, image_size) for seed in calibration_seeds(episodes)]
     return Dataset(**frame_arrays(records), instructions={r["seed"]: r["instruction"] for r in records}, manifest={})
 
@@ -39,7 +39,11 @@ def probe(policy: Pi0Policy, data: Dataset, frames: int, seed: int) -> dict:
     std = np.asarray(policy.processor.config.action_std)
     idx = np.random.default_rng(seed).choice(len(data), min(frames, len(data)), replace=False)
     text = [data.instructions[int(e)] for e in data.episode[idx]]
-    observations = [Observation(data.image[i], data.state[i], t) for i, t in zip(idx, text, strict=True)]
+    wrist = data.wrist if policy.processor.wrist else None
+    observations = [
+        Observation(data.image[i], data.state[i], t, None if wrist is None else wrist[i])
+        for i, t in zip(idx, text, strict=True)
+    ]
     pred = np.stack([policy.predict_action_chunk(obs) for obs in observations])
     err = ((pred - labels[idx]) / std) ** 2
     first, truth = pred[:, 0], labels[idx, 0]
@@ -67,7 +71,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     policy = Pi0Policy(args.model_path)
     size = policy.processor.image_size
-    data = load_dataset(Path(args.data)) if args.data else held_out(args.held_out_episodes, size)
+    data = (
+        load_dataset(Path(args.data)) if args.data else held_out(args.held_out_episodes, size, policy.processor.wrist)
+    )
     result = {"model": args.model_path, "data": args.data or f"held-out ({args.held_out_episodes} episodes)"}
     result |= probe(policy, data, args.frames, args.seed)
     text = json.dumps(result, indent=2)
