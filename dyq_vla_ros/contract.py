@@ -94,8 +94,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("control_rate_hz", 10.0, "Rate at which actions are published.", 0.5, 1000.0, read_only=True),
     ParameterSpec(
         "actions_per_chunk",
-        0,
-        "Actions executed from each chunk before the next one takes over; 0 executes the whole chunk.",
+        5,
+        "Actions executed from each chunk before the next one takes over (the embedded model is trained and "
+        "evaluated with 5 of its 10); 0 executes the whole chunk.",
         0,
         1000,
     ),
