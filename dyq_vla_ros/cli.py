@@ -38,9 +38,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     summary = run_demo(episodes=args.episodes, policy_params=policy_params, bag=bag)
     print()
     print(f"policy: {args.model_path or 'embedded tiny PI0'}, mode {args.precision_mode}; robot: built-in simulator")
-    if not args.model_path:
-        print("note: the embedded model has RANDOM weights until the trained checkpoint ships, so a 0 % success")
-        print("      rate is expected; the loop, the timing and the precision switching are real.")
     print(summary.table())
     if bag:
         print(f"bag: {bag}")

@@ -1,4 +1,4 @@
-"""Creation of the small embedded PI0 checkpoint (random weights until a trained one ships)."""
+"""Random-weight tiny PI0 checkpoints (`dyq-vla init-model`, tests, a training run's start point)."""
 
 from __future__ import annotations
 

@@ -134,5 +134,6 @@ def test_a_wrist_camera_checkpoint_replays_bags_with_the_wrist_topic_only(tmp_pa
     assert contract.TOPIC_WRIST_IMAGE in bag_topics(bag)
     summary = BagReplayer({"model_path": str(model)}).run(bag, tmp_path / "out")
     assert summary.actions > 50 and summary.inferences > 5 and summary.rejected_images == 0
+    scene_only = record_sim_bag(tmp_path / "scene_only", [1000000], image_size=32, wrist=False)
     with pytest.raises(BagError, match="has no topic /camera/wrist/image_raw"):
-        BagReplayer({"model_path": str(model)}).run(FIXTURE, tmp_path / "out2")
+        BagReplayer({"model_path": str(model)}).run(scene_only, tmp_path / "out2")

@@ -83,3 +83,12 @@ def test_partial_progress_is_reported_per_episode():
     result = evaluator.run_episode(1_000_000, PrecisionMode.FP)
     assert not result.grasped and result.final_distance_mm > 100  # the peg has not moved toward its hole
     assert not result.reached and 0.0 <= result.final_yaw_error_deg <= 45.0
+
+
+def test_the_embedded_model_grasps_carries_and_inserts_on_held_out_seeds():
+    """The shipped checkpoint does the task with the node's defaults: the first eight held-out seeds, fp."""
+    from dyq_vla_ros.sim import eval_seeds
+
+    episodes = ClosedLoopEvaluator().run_episodes(eval_seeds(8), PrecisionMode.FP, progress=False)
+    assert all(e.grasped for e in episodes) and sum(e.reached for e in episodes) >= 7
+    assert sum(e.success for e in episodes) >= 4, [(e.seed, e.success, round(e.final_distance_mm, 1)) for e in episodes]

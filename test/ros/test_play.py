@@ -19,17 +19,18 @@ from dyq_vla_ros.types import PrecisionMode
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "sim_expert_seed1000000"
 PARAMS = {"proxy_source": "joint_state", "control_rate_hz": 10.0}  # the fixture steps at 10 Hz
-WIDE = [-100.0] * 7  # bounds wide enough that the random-weight model's actions are compared unclipped
+WIDE = [-100.0] * 7  # bounds wide enough that the model's actions are compared unclipped
 
 
 def _first_frames(n: int):
-    """(rgb, joint positions, instruction) of the fixture's first n control steps."""
+    """(rgb, joint positions, instruction, wrist rgb) of the fixture's first n control steps."""
     images = [image_to_rgb(m) for _, _, m in itertools.islice(read_messages(FIXTURE, [contract.TOPIC_IMAGE]), n)]
+    wrists = [image_to_rgb(m) for _, _, m in itertools.islice(read_messages(FIXTURE, [contract.TOPIC_WRIST_IMAGE]), n)]
     joints = [
         np.asarray(m.position) for _, _, m in itertools.islice(read_messages(FIXTURE, [contract.TOPIC_JOINT_STATES]), n)
     ]
     instruction = next(m.data for _, _, m in read_messages(FIXTURE, [contract.TOPIC_INSTRUCTION]))
-    return list(zip(images, joints, itertools.repeat(instruction), strict=False))
+    return list(zip(images, joints, itertools.repeat(instruction), wrists, strict=False))
 
 
 def _runs(bits):
@@ -73,7 +74,7 @@ def test_play_drives_the_live_node_like_the_offline_replay(tmp_path, spin, recor
     policy.set_precision(PrecisionMode.DYQ, 16)
     first = np.asarray(actions[0].data)
     candidates = []
-    for rgb, q, instruction in _first_frames(3):
+    for rgb, q, instruction, wrist in _first_frames(3):
         policy.reset()
-        candidates.extend(policy.predict_action_chunk(Observation(rgb, q.astype(np.float32), instruction))[:3])
+        candidates.extend(policy.predict_action_chunk(Observation(rgb, q.astype(np.float32), instruction, wrist))[:3])
     assert min(np.abs(c - first).max() for c in candidates) < 1e-4
