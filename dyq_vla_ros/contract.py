@@ -61,6 +61,9 @@ DIAGNOSTIC_STATUS_NAME = "dyq_vla: policy"
 PROXY_SOURCES = ("action", "joint_state")
 DEVICES = ("auto", "cpu", "cuda")
 QUANT_BACKENDS = ("auto", "avx2", "torch", "reference")
+KEEP_FLOAT_DEFAULT = ("embed_action_time.*", "action_out_proj", "model.vlm.multi_modal_projector.linear")
+"""PI0's small state/action projections and its vision projector: 14 % more weight bytes on the embedded
+model, and dyq keeps the peg on target (docs/BENCHMARKS.md, the shipped model)."""
 
 
 @dataclass(frozen=True)
@@ -164,8 +167,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec(
         "keep_float_modules",
-        [""],
-        "Glob patterns of linear layers kept in float (e.g. 'action_out_proj'); [''] quantizes every one.",
+        list(KEEP_FLOAT_DEFAULT),
+        "Glob patterns of linear layers kept in float; the default keeps PI0's small action/state "
+        "projections and the vision-to-language projector; [''] quantizes every one.",
         read_only=True,
     ),
     ParameterSpec(
