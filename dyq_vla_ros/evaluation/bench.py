@@ -198,7 +198,8 @@ def run_bench(
             path = create_random_checkpoint(Path(tmp) / model, architecture=SCALE_PRESETS[model], calibration_chunks=0)
         else:
             path = Path(model)
-        policy = Pi0Policy(path, Pi0PolicyConfig(device=device, backend=backend))
+        # the node's configuration (layers kept in float included), so the figures are what it runs
+        policy = Pi0Policy(path, Pi0PolicyConfig.from_params({"device": device, "quant_backend": backend}))
         results = bench_policy(policy, modes, steps=steps, warmup=warmup, image_hw=image_hw)
         switch = switch_cost(policy)
         tick = control_tick_cost(policy)
