@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from dyq_vla_ros.contract import KEEP_FLOAT_DEFAULT
 from dyq_vla_ros.types import PrecisionMode
 
 
@@ -175,6 +176,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         start_holding=args.start_holding,
         start_near=args.start_near,
         init_from=args.init_from,
+        qat_group_size=args.qat_group_size,
+        qat_keep_float=[p for p in args.qat_keep_float.split(",") if p],
     )
     result = train([Path(d) for d in args.data], Path(args.out), config)
     print(json.dumps({"out": str(result.out_dir), "steps": result.steps, "final_loss": result.final_loss,
@@ -423,6 +426,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="share of the start frames placed within 3 cm of the next target (peg, or hole when carrying)",
+    )
+    tr.add_argument(
+        "--qat-group-size",
+        type=int,
+        default=0,
+        help="quantization-aware training: the layers the policy quantizes train on the 4-bit grid of this group "
+        "size (64, the policy's) and the checkpoint is saved on it (0: float training)",
+    )
+    tr.add_argument(
+        "--qat-keep-float",
+        default=",".join(KEEP_FLOAT_DEFAULT),
+        help="comma-separated globs of linear layers QAT leaves in float (default: the node's keep_float_modules)",
     )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")

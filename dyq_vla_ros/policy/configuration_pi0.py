@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from transformers import PI0Config
 
-from dyq_vla_ros.contract import DEVICES, PARAMETER_DEFAULTS
+from dyq_vla_ros.contract import DEVICES, KEEP_FLOAT_DEFAULT, PARAMETER_DEFAULTS
 from dyq_vla_ros.quant.kernels import BACKENDS
 
 
@@ -17,7 +17,8 @@ class Pi0PolicyConfig:
 
     device: str = "auto"
     group_size: int = 64
-    keep_float: tuple[str, ...] = ()
+    keep_float: tuple[str, ...] = KEEP_FLOAT_DEFAULT
+    """Globs of linear layers left in float (the node's keep_float_modules default)."""
     noise_seed: int = 0
     num_inference_steps: int | None = None
     allow_pickle: bool = False

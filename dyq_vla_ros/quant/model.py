@@ -47,6 +47,16 @@ def resident_weight_bytes(model: nn.Module) -> int:
     return total
 
 
+def quantizable_linears(model: nn.Module, keep_float: Iterable[str] = ()) -> list[tuple[str, nn.Linear]]:
+    """The (name, layer) pairs of every nn.Linear whose name matches no keep_float glob."""
+    patterns = tuple(keep_float)
+    return [
+        (n, m)
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Linear) and not any(fnmatch.fnmatchcase(n, p) for p in patterns)
+    ]
+
+
 def quantize_model(
     model: nn.Module,
     *,
@@ -57,13 +67,10 @@ def quantize_model(
 ) -> tuple[ActivationPrecision, QuantReport]:
     """Replace each nn.Linear (except names matching a keep_float glob) by a W4AXLinear, in place."""
     precision = precision or ActivationPrecision(16)
-    patterns = tuple(keep_float)
     report = QuantReport()
-    targets = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    targets = quantizable_linears(model, keep_float)
+    report.kept = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n not in dict(targets)]
     for name, linear in targets:
-        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
-            report.kept.append(name)
-            continue
         report.float_linear_bytes += _tensor_bytes((linear.weight, linear.bias))
         qlinear = W4AXLinear.from_linear(linear, precision, group_size=group_size, backend=backend)
         report.backends.add(qlinear.backend)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from transformers import PI0ForConditionalGeneration
 
+from dyq_vla_ros.contract import KEEP_FLOAT_DEFAULT
 from dyq_vla_ros.dyq.calibration import Calibration, action_magnitudes, joint_magnitudes, p95_priors
 from dyq_vla_ros.policy.action_space import (
     TARGET_SPACES,
@@ -32,6 +34,7 @@ from dyq_vla_ros.policy.processor_pi0 import (
     build_word_tokenizer,
 )
 from dyq_vla_ros.policy.state_features import JOINTS_AND_TOOL, state_features
+from dyq_vla_ros.quant.qat import Int4WeightGrid
 from dyq_vla_ros.sim.env import MAX_ROTATION, MAX_TRANSLATION
 from dyq_vla_ros.sim.scene import sample_scene
 from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
@@ -104,6 +107,11 @@ class TrainConfig:
     """Share of the start frames placed within 3 cm of the next target (the last centimetres of a grasp or insert)."""
     init_from: str = ""
     """Start from this checkpoint's weights and normalisation (fine-tuning, e.g. on DAgger data); "" for scratch."""
+    qat_group_size: int = 0
+    """Quantization-aware training: the layers the policy quantizes compute on the 4-bit grid of this group
+    size (the policy's group_size, 64) and the checkpoint is saved on it; 0: float training."""
+    qat_keep_float: list[str] = field(default_factory=lambda: list(KEEP_FLOAT_DEFAULT))
+    """Globs of linear layers QAT leaves in float: the node's keep_float_modules."""
     architecture: dict = field(default_factory=lambda: asdict(TRAINED_ARCHITECTURE))
 
 
@@ -409,6 +417,8 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
         if head and head["head.weight"].shape == aux.head.weight.shape:
             aux.load_state_dict(head)
     params = [*model.parameters(), *(aux.parameters() if aux else [])]
+    grid = Int4WeightGrid(model, config.qat_group_size, config.qat_keep_float) if config.qat_group_size else None
+    on_grid = grid.snapped if grid else contextlib.nullcontext
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     losses: list[float] = []
     aux_losses: list[float] = []
@@ -457,7 +467,8 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
 
     def save(step: int) -> None:
         model.eval()
-        save_checkpoint(out_dir, model, proc_cfg, tokenizer, calibration)
+        with on_grid():  # the float masters stay in the training state below
+            save_checkpoint(out_dir, model, proc_cfg, tokenizer, calibration)
         model.train()
         torch.save(
             {
@@ -495,14 +506,15 @@ def train(data_dir: Path | Sequence[Path], out_dir: Path, config: TrainConfig, *
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config, time.monotonic() - t0)
         inputs, actions, aux_wanted = batches.sample(config.batch_size)
-        flow = flow_matching_loss(model, inputs, actions, proc_cfg.action_dim)
-        loss = flow
-        if aux is not None:
-            aux_loss = aux.loss(aux_wanted)
-            aux_losses.append(float(aux_loss.detach()))
-            loss = flow + config.aux_weight * aux_loss
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with on_grid():
+            flow = flow_matching_loss(model, inputs, actions, proc_cfg.action_dim)
+            loss = flow
+            if aux is not None:
+                aux_loss = aux.loss(aux_wanted)
+                aux_losses.append(float(aux_loss.detach()))
+                loss = flow + config.aux_weight * aux_loss
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         losses.append(float(flow.detach()))

@@ -1,11 +1,13 @@
 """The PI0 policy on the real transformers model: embedded checkpoint, precision modes, errors."""
 
+import fnmatch
 import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from dyq_vla_ros.contract import KEEP_FLOAT_DEFAULT
 from dyq_vla_ros.policy import (
     EMBEDDED_MODEL_DIR,
     CheckpointError,
@@ -60,7 +62,7 @@ def test_any_image_size_is_accepted(policy):
         assert policy.predict_action_chunk(_obs(h, w)).shape == (policy.chunk_size, 7)
 
 
-def test_quantized_modes_wrap_every_linear_and_error_shrinks_with_bits(policy):
+def test_quantized_modes_wrap_every_linear_but_the_float_defaults_and_error_shrinks_with_bits(policy):
     policy.set_precision(PrecisionMode.FP, 16)
     fp_bytes = policy.weight_bytes()
     policy.reset()
@@ -70,8 +72,9 @@ def test_quantized_modes_wrap_every_linear_and_error_shrinks_with_bits(policy):
         policy.set_precision(mode, bits)
         policy.reset()
         errs[bits] = float(np.abs(policy.predict_action_chunk(_obs()) - ref).mean())
-    linears = [m for m in policy.model.modules() if isinstance(m, torch.nn.Linear)]
-    assert linears == []  # every linear layer is W4AX
+    linears = sorted(n for n, m in policy.model.named_modules() if isinstance(m, torch.nn.Linear))
+    assert linears == sorted(policy.quant_report.kept)  # every other linear layer is W4AX
+    assert linears and all(any(fnmatch.fnmatchcase(n, p) for p in KEEP_FLOAT_DEFAULT) for n in linears)
     assert sum(isinstance(m, W4AXLinear) for m in policy.model.modules()) == len(policy.quant_report.quantized)
     assert policy.weight_bytes() < fp_bytes / 2
     assert policy.weight_bits == 4

@@ -235,3 +235,41 @@ def test_near_start_frames_begin_the_last_centimetres_before_a_grasp_or_an_inser
         else:  # the open gripper is just above the named peg
             assert seed % 2 == 1 and np.linalg.norm(tip[:2] - peg.pos[:2]) <= NEAR_RADIUS + 0.002
             assert peg.top < tip[2] < peg.top + 0.07
+
+
+def test_quantization_aware_training_saves_the_weights_the_w4_layers_hold(trained, tmp_path):
+    import torch
+    from transformers import PI0ForConditionalGeneration
+
+    from dyq_vla_ros.contract import KEEP_FLOAT_DEFAULT
+    from dyq_vla_ros.policy import Pi0PolicyConfig
+    from dyq_vla_ros.quant import quantizable_linears, snap_to_int4
+    from dyq_vla_ros.training.train import STATE_FILE
+    from dyq_vla_ros.types import PrecisionMode
+
+    data, out, config, _ = trained
+    qat = TrainConfig(**{**asdict(config), "steps": 20, "init_from": str(out), "qat_group_size": 16})
+    result = train(data, tmp_path, qat, progress=False)
+    assert result.steps == 20 and np.all(np.isfinite(result.losses))
+    saved = PI0ForConditionalGeneration.from_pretrained(str(tmp_path))
+    quantized = dict(quantizable_linears(saved, KEEP_FLOAT_DEFAULT))
+    assert quantized and all(torch.equal(m.weight, snap_to_int4(m.weight, 16)) for m in quantized.values())
+    kept = saved.get_submodule("action_out_proj").weight
+    assert not torch.equal(kept, snap_to_int4(kept, 16))  # the node's float layers train in float
+    masters = torch.load(tmp_path / STATE_FILE, weights_only=False)["model"]
+    name = next(iter(quantized))
+    assert not torch.equal(masters[f"{name}.weight"], quantized[name].weight)  # resuming continues the masters
+
+    def chunks(path):
+        policy = Pi0Policy(path, Pi0PolicyConfig(group_size=16, backend="reference"))
+        instruction = "put the red peg into the blue hole"
+        obs = Observation(np.zeros((32, 32, 3), np.uint8), np.zeros(7, np.float32), instruction)
+        fp = policy.predict_action_chunk(obs)
+        policy.set_precision(PrecisionMode.W4A16, 16)
+        policy.reset()
+        return fp, policy.predict_action_chunk(obs)
+
+    fp, w4 = chunks(tmp_path)
+    np.testing.assert_allclose(w4, fp, atol=1e-4 * np.abs(fp).max())  # 4-bit weights cost nothing
+    fp, w4 = chunks(out)
+    assert np.abs(w4 - fp).max() > 1e-3 * np.abs(fp).max()  # unlike the float-trained start point
