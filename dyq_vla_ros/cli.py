@@ -216,8 +216,13 @@ def _quantized_twin(evaluator):
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from dyq_vla_ros.evaluation.ablation import against_fp
+
+    table = _bench_table(args.bench) if args.bench else None
     with _evaluator(args) as evaluator:
         report = evaluator.evaluate(_parse_modes(args.precision_modes), args.episodes, seed_start=args.seed_start)
+    against_fp(report["results"], table)
+    report["latency_table"] = args.bench
     _emit_json(report, args.json)
     return 0
 
@@ -470,6 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="closed-loop success per precision mode on held-out seeds (JSON)")
     closed_loop_options(ev, 100, "held-out", parallel=True)
     ev.add_argument("--precision-modes", default="fp", help="comma-separated modes")
+    ev.add_argument(
+        "--bench",
+        default="",
+        help="`dyq-vla bench --json` report: add each mode's latency projected from its width shares onto it",
+    )
     ev.set_defaults(func=_cmd_eval)
 
     cal = sub.add_parser("calibrate", help="thresholds and usable widths from per-width action errors (JSON)")

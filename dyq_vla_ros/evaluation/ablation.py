@@ -70,6 +70,18 @@ def projected(record: Mapping, table: Mapping[str, Mapping[str, float]]) -> dict
     return {"projected_latency_ms": ms, "projected_speedup_vs_fp": fp_ms / ms}
 
 
+def against_fp(results: Mapping[str, dict], table: Mapping[str, Mapping[str, float]] | None = None) -> None:
+    """Add, in place, each mode's success relative to fp's, whether it lies in fp's interval, projected latency."""
+    fp = results.get(PrecisionMode.FP.value)
+    for record in results.values():
+        if fp is not None:
+            rate, (lo, hi) = record["success_rate"], fp["ci95"]
+            record["success_vs_fp"] = rate / fp["success_rate"] if fp["success_rate"] > 0 else None
+            record["within_fp_ci95"] = bool(lo <= rate <= hi)
+        if table is not None:
+            record.update(projected(record, table))
+
+
 def run_variants(
     evaluator: ClosedLoopEvaluator,
     variants: Sequence[Variant],

@@ -6,7 +6,7 @@ import pytest
 
 from dyq_vla_ros.cli import main
 from dyq_vla_ros.dyq import Calibration, Thresholds
-from dyq_vla_ros.evaluation.ablation import ablation_variants, projected, sweep_variants
+from dyq_vla_ros.evaluation.ablation import ablation_variants, against_fp, projected, sweep_variants
 from dyq_vla_ros.types import PrecisionMode
 
 TABLE = {
@@ -46,6 +46,21 @@ def test_latency_is_projected_from_the_measured_width_shares():
     assert p["projected_latency_ms"] == pytest.approx(0.5 * 60 + 0.25 * 80 + 0.25 * 120)
     assert p["projected_speedup_vs_fp"] == pytest.approx(100 / 80)
     assert projected({"mode": "fp", "inference_bits_share": {"16": 1.0}}, TABLE)["projected_speedup_vs_fp"] == 1.0
+
+
+def test_each_mode_is_compared_with_fp_success_and_projected_on_the_table():
+    shares = {"2": 0.0, "4": 0.0, "8": 0.5, "16": 0.5}
+    results = {
+        "fp": {"mode": "fp", "success_rate": 0.8, "ci95": [0.7, 0.9], "inference_bits_share": {"16": 1.0}},
+        "dyq": {"mode": "dyq", "success_rate": 0.6, "ci95": [0.5, 0.7], "inference_bits_share": shares},
+    }
+    against_fp(results, TABLE)
+    assert results["fp"]["success_vs_fp"] == 1.0 and results["fp"]["within_fp_ci95"]
+    assert results["dyq"]["success_vs_fp"] == pytest.approx(0.75) and not results["dyq"]["within_fp_ci95"]
+    assert results["dyq"]["projected_latency_ms"] == pytest.approx(100.0)
+    alone = {"w4a8": {"mode": "w4a8", "success_rate": 0.5, "ci95": [0.4, 0.6], "inference_bits_share": shares}}
+    against_fp(alone)
+    assert "success_vs_fp" not in alone["w4a8"] and "projected_latency_ms" not in alone["w4a8"]
 
 
 def test_cli_runs_every_variant_on_the_same_seeds(tmp_path):

@@ -33,12 +33,16 @@ def test_episodes_run_on_held_out_seeds_and_count_bits():
 
 
 def test_cli_writes_valid_json(tmp_path):
-    out = tmp_path / "eval.json"
-    assert main(["eval", "--episodes", "1", "--precision-modes", "fp", "--max-steps", "15", "--json", str(out)]) == 0
+    out, bench = tmp_path / "eval.json", tmp_path / "bench.json"
+    bench.write_text(json.dumps({"results": {"fp": {"latency_ms_p50": 10.0}, "w4a16": {"latency_ms_p50": 8.0}}}))
+    argv = ["eval", "--episodes", "1", "--precision-modes", "fp,w4a16", "--max-steps", "15", "--bench", str(bench)]
+    assert main([*argv, "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    fp = report["results"]["fp"]
+    fp, w4 = report["results"]["fp"], report["results"]["w4a16"]
     assert fp["episodes"] == 1 and fp["bits_share"]["16"] == 1.0
     assert set(fp) >= {"success_rate", "ci95", "episodes", "latency_ms_mean", "weight_bytes", "bits_share"}
+    assert w4["projected_latency_ms"] == 8.0 and w4["projected_speedup_vs_fp"] == 1.25
+    assert w4["within_fp_ci95"] in (True, False) and report["latency_table"] == str(bench)
 
 
 def test_worker_processes_run_the_same_episodes():
