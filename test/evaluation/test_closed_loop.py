@@ -89,10 +89,19 @@ def test_partial_progress_is_reported_per_episode():
     assert not result.reached and 0.0 <= result.final_yaw_error_deg <= 45.0
 
 
-def test_the_embedded_model_grasps_carries_and_inserts_on_held_out_seeds():
-    """The shipped checkpoint does the task with the node's defaults: the first eight held-out seeds, fp."""
+@pytest.mark.parametrize("mode", [PrecisionMode.FP, PrecisionMode.DYQ])
+def test_the_embedded_model_grasps_carries_and_inserts_on_held_out_seeds(mode):
+    """The shipped checkpoint does the task with the node's defaults: the first eight held-out seeds.
+
+    In dyq it runs on its shipped calibration: hardware-aware widths 8 and 16 only.
+    """
     from dyq_vla_ros.sim import eval_seeds
 
-    episodes = ClosedLoopEvaluator().run_episodes(eval_seeds(8), PrecisionMode.FP, progress=False)
+    evaluator = ClosedLoopEvaluator()
+    episodes = evaluator.run_episodes(eval_seeds(8), mode, progress=False)
     assert all(e.grasped for e in episodes) and sum(e.reached for e in episodes) >= 7
-    assert sum(e.success for e in episodes) >= 4, [(e.seed, e.success, round(e.final_distance_mm, 1)) for e in episodes]
+    assert sum(e.success for e in episodes) >= 7, [(e.seed, e.success, round(e.final_distance_mm, 1)) for e in episodes]
+    if mode is PrecisionMode.DYQ:
+        assert evaluator.policy.calibration.allowed_bits == (8, 16)
+        bits = {b for e in episodes for b in e.inference_bits}
+        assert bits == {8, 16}, bits

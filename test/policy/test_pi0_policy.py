@@ -41,6 +41,18 @@ def test_embedded_checkpoint_is_the_trained_two_camera_model():
         policy.predict_action_chunk(Observation(_obs().image, _obs().state, "put the red peg"))
 
 
+def test_the_embedded_model_was_trained_on_the_4bit_grid_the_quantized_modes_hold():
+    from transformers import PI0ForConditionalGeneration
+
+    from dyq_vla_ros.policy import Pi0PolicyConfig
+    from dyq_vla_ros.quant import quantizable_linears, snap_to_int4
+
+    model = PI0ForConditionalGeneration.from_pretrained(str(EMBEDDED_MODEL_DIR))
+    quantized = quantizable_linears(model, KEEP_FLOAT_DEFAULT)
+    group = Pi0PolicyConfig().group_size
+    assert len(quantized) > 50 and all(torch.equal(m.weight, snap_to_int4(m.weight, group)) for _, m in quantized)
+
+
 def test_embedded_checkpoint_is_complete():
     check_checkpoint(EMBEDDED_MODEL_DIR)
 
