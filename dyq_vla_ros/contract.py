@@ -112,8 +112,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "calibrated_thresholds",
         True,
-        "Start from the model's calibrated theta_* (dyq_calibration.json) instead of the theta_* given; "
-        "later theta_* changes still apply.",
+        "Start from the model's calibrated theta_* and its hardware-aware widths (dyq_calibration.json); "
+        "false: the theta_* given, over all four widths. Later theta_* changes still apply.",
         read_only=True,
     ),
     ParameterSpec("theta_fp", 0.5, "Sensitivity above which activations run at 16 bits.", 0.0, 1.0),

@@ -3,6 +3,7 @@
 from dyq_vla_ros.control.loop import (
     ControlLoop,
     TickResult,
+    allowed_widths,
     hold_action,
     initial_thresholds,
     latch_gripper,
@@ -14,6 +15,7 @@ from dyq_vla_ros.control.report import diagnostic_record
 __all__ = [
     "ControlLoop",
     "TickResult",
+    "allowed_widths",
     "diagnostic_record",
     "hold_action",
     "initial_thresholds",

@@ -26,7 +26,7 @@ from dyq_vla_ros.dyq import (
     SensitivityEstimator,
     Thresholds,
 )
-from dyq_vla_ros.types import PrecisionMode
+from dyq_vla_ros.types import BIT_WIDTHS, PrecisionMode
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,14 @@ def initial_thresholds(calibration: Calibration, params: Mapping[str, object]) -
     return Thresholds(float(params["theta_2_4"]), float(params["theta_4_8"]), float(params["theta_fp"]))
 
 
+def allowed_widths(calibration: Calibration, params: Mapping[str, object]) -> tuple[int, ...]:
+    """The calibration's (hardware-aware) widths when `calibrated_thresholds` is set, else every width.
+
+    Thresholds and widths come from one calibration run; hand-set theta_* name all four widths.
+    """
+    return calibration.allowed_bits if bool(params.get("calibrated_thresholds", True)) else BIT_WIDTHS
+
+
 def make_control_loop(calibration: Calibration, params: Mapping[str, object]) -> ControlLoop:
     """The control loop configured from node parameters (contract names) and a model's calibration."""
     mode = PrecisionMode.parse(str(params["precision_mode"]))
@@ -204,7 +212,7 @@ def make_control_loop(calibration: Calibration, params: Mapping[str, object]) ->
         mode,
         thresholds=initial_thresholds(calibration, params),
         downgrade_steps=int(params["downgrade_steps"]),
-        allowed_bits=calibration.allowed_bits,
+        allowed_bits=allowed_widths(calibration, params),
     )
 
     def estimator(source: str) -> SensitivityEstimator:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from dyq_vla_ros import contract
-from dyq_vla_ros.control import initial_thresholds, make_control_loop
+from dyq_vla_ros.control import allowed_widths, initial_thresholds, make_control_loop
 from dyq_vla_ros.dyq import Calibration, ProxySample
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
 from dyq_vla_ros.sim import PegInHoleEnv, SimConfig, eval_seeds
@@ -268,7 +268,7 @@ class ClosedLoopEvaluator:
             "seeds": [seeds[0], seeds[-1]],
             "params": {k: self.params[k] for k in ("control_rate_hz", "actions_per_chunk", "proxy_source")},
             "thresholds": asdict(initial_thresholds(self.policy.calibration, self.params)),
-            "allowed_bits": list(self.policy.calibration.allowed_bits),
+            "allowed_bits": list(allowed_widths(self.policy.calibration, self.params)),
             "results": results,
         }
 

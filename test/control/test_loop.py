@@ -156,3 +156,15 @@ def test_initial_thresholds_come_from_a_calibrated_model_unless_disabled():
     assert initial_thresholds(calibrated, params) == Thresholds(0.05, 0.25, 0.45)
     assert initial_thresholds(calibrated, {**params, "calibrated_thresholds": False}) == given
     assert make_control_loop(calibrated, params).controller.thresholds == Thresholds(0.05, 0.25, 0.45)
+
+
+def test_hardware_aware_widths_come_with_the_calibration_and_go_with_it():
+    from dyq_vla_ros import contract
+    from dyq_vla_ros.control import make_control_loop
+    from dyq_vla_ros.dyq import Calibration, Thresholds
+
+    aware = Calibration(thresholds=Thresholds(0.1, 0.5, 0.5), allowed_bits=(8, 16), allocation={"d_acc": 0.3})
+    params = {**contract.PARAMETER_DEFAULTS, "precision_mode": "dyq"}
+    assert make_control_loop(aware, params).controller.allowed_bits == (8, 16)
+    hand = make_control_loop(aware, {**params, "calibrated_thresholds": False}).controller
+    assert hand.allowed_bits == (2, 4, 8, 16) and hand.thresholds == Thresholds(0.15, 0.3, 0.5)

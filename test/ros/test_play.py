@@ -18,7 +18,8 @@ from dyq_vla_ros.sensors import image_to_rgb
 from dyq_vla_ros.types import PrecisionMode
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "sim_expert_seed1000000"
-PARAMS = {"proxy_source": "joint_state", "control_rate_hz": 10.0}  # the fixture steps at 10 Hz
+# the fixture steps at 10 Hz; the default table over all four widths, so that switching visits several
+PARAMS = {"proxy_source": "joint_state", "control_rate_hz": 10.0, "calibrated_thresholds": False}
 WIDE = [-100.0] * 7  # bounds wide enough that the model's actions are compared unclipped
 
 
