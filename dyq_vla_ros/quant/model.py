@@ -69,7 +69,8 @@ def quantize_model(
     precision = precision or ActivationPrecision(16)
     report = QuantReport()
     targets = quantizable_linears(model, keep_float)
-    report.kept = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n not in dict(targets)]
+    names = {n for n, _ in targets}
+    report.kept = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n not in names]
     for name, linear in targets:
         report.float_linear_bytes += _tensor_bytes((linear.weight, linear.bias))
         qlinear = W4AXLinear.from_linear(linear, precision, group_size=group_size, backend=backend)
