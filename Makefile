@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # The CPU build of torch; on other platforms set TORCH to the requirement that fits (e.g. a CUDA build).
 TORCH ?= torch==2.13.0
 ROS_WHEELS := ros-rclpy ros-std-msgs ros-sensor-msgs ros-diagnostic-msgs ros-geometry-msgs \
-	ros-visualization-msgs ros-rmw-fastrtps-cpp
+	ros-visualization-msgs ros-trajectory-msgs ros-rosgraph-msgs ros-rmw-fastrtps-cpp
 
 # Keep DDS discovery on this machine unless the caller says otherwise.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
@@ -25,13 +25,20 @@ $(VENV)/.installed: setup.py setup.cfg Makefile dyq_vla_ros/quant/csrc/w4ax_cpu.
 	$(PY) -m pip install --quiet $(ROS_WHEELS)
 	# no build isolation: the AVX2 kernels compile against the torch installed above
 	$(PY) -m pip install --quiet setuptools wheel
-	$(PY) -m pip install --quiet --no-build-isolation -e '.[test]'
+	$(PY) -m pip install --quiet --no-build-isolation -e .
 	touch $@
 
-test: setup
+# The test extra (pytest, ruff, hypothesis, triton for the kernel tests under its CPU interpreter), on top
+# of the runtime install; the torch installed above is held as a constraint, so pip fails rather than replace it.
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(PY) -m pip freeze --all | grep -i '^torch==' > $(VENV)/torch-constraint.txt
+	$(PY) -m pip install --quiet --no-build-isolation -c $(VENV)/torch-constraint.txt -e '.[test]'
+	touch $@
+
+test: $(VENV)/.test-installed
 	$(PY) -m pytest
 
-lint: setup
+lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

@@ -33,6 +33,7 @@ def _extensions() -> tuple[dict, list]:
 
 
 CMDCLASS, EXT_MODULES = _extensions()
+TRITON = "triton>=3.4; platform_system == 'Linux'"
 MODEL_FILES = [str(p.relative_to(PACKAGE)) for p in Path(PACKAGE, "models").rglob("*") if p.is_file()]
 
 setup(
@@ -59,7 +60,12 @@ setup(
         "torch>=2.1",
         "transformers>=5.24,<6",
     ],
-    extras_require={"test": ["hypothesis", "pytest", "pytest-timeout", "ruff"]},
+    extras_require={
+        # Triton W4AX kernels on CUDA; never in a CPU-only `make setup` (the tests run them on the CPU
+        # under Triton's interpreter). pip keeps the installed torch: triton does not depend on it.
+        "cuda": [TRITON],
+        "test": ["hypothesis", "mypy", "pytest", "pytest-timeout", "ruff", TRITON],
+    },
     ext_modules=EXT_MODULES,
     cmdclass=CMDCLASS,
     zip_safe=False,

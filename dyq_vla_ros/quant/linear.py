@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dyq_vla_ros.quant import triton_w4ax
 from dyq_vla_ros.quant.activations import ACTIVATION_BITS, fake_quantize_per_token
 from dyq_vla_ros.quant.errors import QuantizationError
 from dyq_vla_ros.quant.kernels import avx2_kernels, resolve_backend
@@ -35,9 +36,16 @@ class W4AXLinear(nn.Module):
     The packed 4-bit weight is the only weight copy. Backends: `avx2` runs the C++ kernels
     (2/4/8 bits: activations quantized per token to uint8 and multiplied with the int4 weight in
     integer arithmetic; 16 bits: each block of four weight rows dequantized into an L1 scratch
-    and multiplied in float32); `torch` and `reference` dequantize on the fly and fake-quantize
-    the input, the accuracy oracle.
+    and multiplied in float32); `triton` runs the Triton kernels on CUDA (quant.triton_w4ax: W4A16,
+    and an int8 path for 8, 4 and 2 bits), the packed weight and scales repacked at load to
+    K-major storage; `torch` and `reference` dequantize on the fly and fake-quantize the input,
+    the accuracy oracle.
     """
+
+    qweight: torch.Tensor
+    scales: torch.Tensor
+    bias: torch.Tensor | None
+    zero_point_correction: torch.Tensor | None
 
     def __init__(
         self, linear: nn.Linear, precision: ActivationPrecision, *, group_size: int = 64, backend: str = "auto"
@@ -49,6 +57,8 @@ class W4AXLinear(nn.Module):
         self.precision = precision
         self.backend = resolve_backend(backend, linear.weight.device, group_size)
         qweight, scales = quantize_int4(linear.weight, group_size)
+        if self.backend == "triton":  # same values, the kernels' storage order; the row-major copy is freed
+            qweight, scales = triton_w4ax.repack(qweight), triton_w4ax.repack(scales)
         self.register_buffer("qweight", qweight)
         self.register_buffer("scales", scales)
         bias = None if linear.bias is None else linear.bias.detach().clone()
@@ -78,12 +88,17 @@ class W4AXLinear(nn.Module):
         """Y = Q_a(x) @ deq(W4)^T + b."""
         if self.backend == "avx2":
             return self._forward_avx2(x)
+        if self.backend == "triton":
+            return triton_w4ax.w4ax_linear(
+                x, self.precision.bits, self.qweight, self.scales, self.bias, self.group_size
+            )
         xq = fake_quantize_per_token(x, self.precision.bits)
         bias = None if self.bias is None else self.bias.to(x.dtype)
         return nn.functional.linear(xq, self.dequantized_weight(x.dtype), bias)
 
     def _forward_avx2(self, x: torch.Tensor) -> torch.Tensor:
         ops = avx2_kernels()
+        assert ops is not None  # resolve_backend chose avx2 only where the kernels load
         bits = self.precision.bits
         if bits != 16:
             return ops.w4_u8_forward(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 
 import torch
 from torch import nn
 
 from dyq_vla_ros.quant.linear import ActivationPrecision, W4AXLinear
+from dyq_vla_ros.quant.weights import padded_in_features
 
 
 @dataclass
@@ -44,6 +46,37 @@ def resident_weight_bytes(model: nn.Module) -> int:
             continue
         seen.add(t.data_ptr())
         total += t.numel() * t.element_size()
+    return total
+
+
+def resident_bytes_estimate(
+    model: nn.Module,
+    *,
+    dtype: torch.dtype,
+    quantized: bool,
+    group_size: int = 64,
+    keep_float: Iterable[str] = (),
+    backend: str = "triton",
+) -> int:
+    """The bytes resident_weight_bytes would report for this model loaded in `dtype`, in float or after quantize_model.
+
+    Computed from shapes alone, so the model may live on the meta device. Float parameters count at
+    `dtype`, buffers at the dtype they have; a W4AX layer holds its packed weight, fp16 group scales,
+    its bias at `dtype` and, on the avx2 backend, one float32 zero-point term per output row.
+    """
+    linears = quantizable_linears(model, keep_float) if quantized else []
+    replaced = {name for name, _ in linears}
+    float_size = torch.empty((), dtype=dtype, device="meta").element_size()
+    named = chain(model.named_parameters(remove_duplicate=False), model.named_buffers(remove_duplicate=False))
+    kept = {id(t): t for name, t in named if t is not None and name.rpartition(".")[0] not in replaced}
+    params = {id(p) for p in model.parameters()}
+    total = sum(t.numel() * (float_size if id(t) in params else t.element_size()) for t in kept.values())
+    for _, linear in linears:
+        out_f = linear.out_features
+        total += out_f * padded_in_features(linear.in_features, group_size) // 2
+        total += out_f * -(-linear.in_features // group_size) * 2
+        total += 0 if linear.bias is None else out_f * float_size
+        total += out_f * 4 if backend == "avx2" else 0
     return total
 
 
