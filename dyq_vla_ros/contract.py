@@ -29,11 +29,48 @@ TOPIC_SENSITIVITY = "/dyq_vla/sensitivity"
 TOPIC_TWIST = "/dyq_vla/twist"
 TOPIC_GRIPPER = "/dyq_vla/gripper"
 TOPIC_MARKERS = "/dyq_vla/markers"
+TOPIC_JOINT_TRAJECTORY = "/dyq_vla/joint_trajectory"
+"""trajectory_msgs/JointTrajectory of the chunk's actions still to execute (joint_position checkpoints)."""
+TOPIC_JOINT_COMMAND = "/dyq_vla/joint_command"
+"""std_msgs/Float64MultiArray of the current joint-position action (forward_command_controller)."""
 TOPIC_DIAGNOSTICS = "/diagnostics"
+TOPIC_CLOCK = "/clock"
+"""rosgraph_msgs/Clock that `dyq-vla play --clock` publishes from a bag's timeline."""
+
+DEFAULT_CAMERA_TOPICS = {"scene": TOPIC_IMAGE, "wrist": TOPIC_WRIST_IMAGE}
+"""Topics of the built-in cameras; any other camera NAME defaults to /camera/NAME/image_raw."""
+
+
+def camera_topic(name: str, overrides: dict[str, str] | None = None) -> str:
+    """The topic of a checkpoint camera: camera_topics' entry for it (or its short name), else the default.
+
+    LeRobot cameras are named `observation.images.NAME`; NAME is their short name.
+    """
+    short = name.rsplit(".", 1)[-1]
+    for key in (name, short):
+        if overrides and key in overrides:
+            return overrides[key]
+    return DEFAULT_CAMERA_TOPICS.get(short, f"/camera/{short}/image_raw")
+
+
+def parse_camera_topics(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """NAME=TOPIC entries as a mapping ('' entries are skipped); ValueError for a malformed one."""
+    out = {}
+    for entry in entries:
+        if not entry:
+            continue
+        name, sep, topic = entry.partition("=")
+        if not sep or not name.strip() or not topic.strip().startswith("/"):
+            raise ValueError(f"camera topic {entry!r} must be NAME=/topic")
+        out[name.strip()] = topic.strip()
+    return out
+
 
 SUBSCRIBED_TOPICS = (TOPIC_IMAGE, TOPIC_IMAGE_COMPRESSED, TOPIC_WRIST_IMAGE, TOPIC_JOINT_STATES, TOPIC_INSTRUCTION)
 PUBLISHED_TOPICS = (
     TOPIC_ACTION,
+    TOPIC_JOINT_TRAJECTORY,
+    TOPIC_JOINT_COMMAND,
     TOPIC_BIT_WIDTH,
     TOPIC_SENSITIVITY,
     TOPIC_TWIST,
@@ -59,11 +96,12 @@ DIAGNOSTIC_KEYS: tuple[str, ...] = (
 DIAGNOSTIC_STATUS_NAME = "dyq_vla: policy"
 
 PROXY_SOURCES = ("action", "joint_state")
+ACTION_INTERFACES = ("auto", "ee_delta", "joint_position")
 DEVICES = ("auto", "cpu", "cuda")
-QUANT_BACKENDS = ("auto", "avx2", "torch", "reference")
+QUANT_BACKENDS = ("auto", "avx2", "triton", "torch", "reference")
 KEEP_FLOAT_DEFAULT = ("embed_action_time.*", "action_out_proj", "model.vlm.multi_modal_projector.linear")
-"""PI0's small state/action projections and its vision projector: 14 % more weight bytes on the embedded
-model, and dyq keeps the peg on target (docs/BENCHMARKS.md, the shipped model)."""
+"""PI0's small state/action projections and its vision projector, kept in float by default: on the embedded
+model they cost little memory and 4-bit weights there cost the most success (docs/TRAINING_LOG.md)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +120,45 @@ class ParameterSpec:
 PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("model_path", "", "Checkpoint directory; empty uses the embedded model.", read_only=True),
     ParameterSpec("device", "auto", "Torch device for inference.", choices=DEVICES, read_only=True),
+    ParameterSpec(
+        "tokenizer_path",
+        "",
+        "A local tokenizer directory (tokenizer.json) for checkpoints that name a hub tokenizer, such as older "
+        "LeRobot pi0 policies naming PaliGemma's.",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "camera_topics",
+        [""],
+        "NAME=TOPIC per checkpoint camera; [''] uses the defaults (scene: /camera/image_raw, wrist: "
+        "/camera/wrist/image_raw, any other NAME: /camera/NAME/image_raw).",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "action_interface",
+        "auto",
+        "What the actions command: auto (from the checkpoint: joint_position when it predicts joint positions, "
+        "else ee_delta), ee_delta (end-effector deltas, twist, gripper) or joint_position (JointTrajectory and "
+        "Float64MultiArray for ros2_control).",
+        choices=ACTION_INTERFACES,
+        read_only=True,
+    ),
+    ParameterSpec(
+        "command_joint_names",
+        [""],
+        "Joint names of the joint-position commands; [''] uses the first action-dim names of the state's joints.",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "joint_position_min",
+        [-6.283185307179586],
+        "Lower bound of each commanded joint position (one value applies to every joint).",
+    ),
+    ParameterSpec(
+        "joint_position_max",
+        [6.283185307179586],
+        "Upper bound of each commanded joint position (one value applies to every joint).",
+    ),
     ParameterSpec(
         "precision_mode",
         PrecisionMode.DYQ.value,
@@ -161,7 +238,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "quant_backend",
         "auto",
-        "W4AX kernels: auto (avx2 on an x86-64 CPU with AVX2, else torch), avx2, torch, or reference (the oracle).",
+        "W4AX kernels: auto (triton on CUDA where installed, avx2 on an x86-64 CPU with AVX2, else torch), avx2, "
+        "triton (CUDA; on a CPU only under TRITON_INTERPRET=1), torch, or reference (the oracle).",
         choices=QUANT_BACKENDS,
         read_only=True,
     ),

@@ -1,4 +1,8 @@
-"""A 6-DoF revolute arm (UR5e-like DH parameters): forward kinematics, Jacobian, damped least-squares IK."""
+"""The built-in 6-DoF arm (UR5e-like DH parameters): forward kinematics, Jacobian, damped least-squares IK.
+
+A robot model used by the simulator (sim/) and by the policy's state features and action spaces
+(policy/), standing apart from both.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from dyq_vla_ros.types import SIM_JOINT_NAMES
 
 ARM_JOINT_NAMES: tuple[str, ...] = SIM_JOINT_NAMES[:6]
 GRIPPER_JOINT_NAME = SIM_JOINT_NAMES[6]
+ARM_JOINTS = len(ARM_JOINT_NAMES)
+"""Revolute joints of the arm; its joint-position vectors hold them first, then the gripper."""
 
 
 def rotvec_to_matrix(v: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dyq_vla_ros.errors import DyqVlaError
+
 # encoding -> (channels, index order that yields RGB)
 _ENCODINGS: dict[str, tuple[int, tuple[int, ...]]] = {
     "rgb8": (3, (0, 1, 2)),
@@ -20,7 +22,7 @@ _ENCODINGS: dict[str, tuple[int, tuple[int, ...]]] = {
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
 
-class ConversionError(ValueError):
+class ConversionError(DyqVlaError, ValueError):
     """A message whose content cannot be converted; the message says why."""
 
 

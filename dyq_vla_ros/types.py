@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
 
 ACTION_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
 """The 7-D end-effector action layout (OpenVLA/LIBERO convention)."""
 
 ACTION_DIM = len(ACTION_NAMES)
+GRIPPER_INDEX = ACTION_NAMES.index("gripper")
+"""Index of the gripper command (> 0 closes) in an end-effector action."""
 
 BIT_WIDTHS: tuple[int, ...] = (2, 4, 8, 16)
 """Activation bit widths the controller can choose; 16 means unquantized activations."""
@@ -63,3 +69,27 @@ _STATIC_BITS = {
     PrecisionMode.W4A4: 4,
     PrecisionMode.W4A2: 2,
 }
+
+
+SCENE_CAMERA = "scene"
+WRIST_CAMERA = "wrist"
+"""The built-in robot's cameras (and the embedded model's names for them)."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One policy input: an RGB image (H x W x 3 uint8) per camera name, the robot state, the instruction."""
+
+    images: Mapping[str, np.ndarray]
+    state: np.ndarray
+    instruction: str
+
+    @classmethod
+    def scene_and_wrist(
+        cls, image: np.ndarray, state: np.ndarray, instruction: str, wrist_image: np.ndarray | None = None
+    ) -> Observation:
+        """An observation of the built-in robot's scene camera and, when given, its wrist camera."""
+        images = {SCENE_CAMERA: image}
+        if wrist_image is not None:
+            images[WRIST_CAMERA] = wrist_image
+        return cls(images, state, instruction)

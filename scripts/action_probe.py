@@ -36,12 +36,12 @@ def probe(policy: Pi0Policy, data: Dataset, frames: int, seed: int) -> dict:
     """Per-dimension error and first-step correlation of the policy's chunks against the labels."""
     chunk = policy.chunk_size
     labels = data.action_chunks(chunk)
-    std = np.asarray(policy.processor.config.action_std)
+    std = np.asarray(policy.processor.action_scale)
     idx = np.random.default_rng(seed).choice(len(data), min(frames, len(data)), replace=False)
     text = [data.instructions[int(e)] for e in data.episode[idx]]
     wrist = data.wrist if policy.processor.wrist else None
     observations = [
-        Observation(data.image[i], data.state[i], t, None if wrist is None else wrist[i])
+        Observation.scene_and_wrist(data.image[i], data.state[i], t, None if wrist is None else wrist[i])
         for i, t in zip(idx, text, strict=True)
     ]
     pred = np.stack([policy.predict_action_chunk(obs) for obs in observations])

@@ -39,7 +39,7 @@ def oracle_episode(seed: int, mm: float, deg: float, replan_every: int, rng: np.
             chunk = np.repeat((expert.goal + noise)[None], replan_every, 0)
             limits = {"max_translation": MAX_TRANSLATION, "max_rotation": MAX_ROTATION}
             queue = list(targets_to_deltas(chunk, env.joint_positions(), **limits))
-        env.step(queue.pop(0), render=False)
+        env.advance(queue.pop(0))
     return env.success
 
 
@@ -60,7 +60,7 @@ def first_targets(model_path: str, episodes: int, holding: bool = False) -> dict
         expert = ScriptedExpert(env)
         expert.act()
         state = obs.joint_positions.astype(np.float32)
-        observation = Observation(obs.image, state, env.instruction, obs.wrist_image)
+        observation = Observation.scene_and_wrist(obs.image, state, env.instruction, obs.wrist_image)
         target = policy.processor.tool_targets(policy.predict_model_actions(observation)[:1], state)[0]
         xy = np.linalg.norm(target[:2] - expert.goal[:2]) * 1e3
         errors.append((xy, abs(np.rad2deg(yaw_error(target[5], expert.goal[5])))))

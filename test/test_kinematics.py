@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dyq_vla_ros.sim.kinematics import ArmModel, matrix_to_rotvec, rotvec_to_matrix
+from dyq_vla_ros.kinematics import ArmModel, matrix_to_rotvec, rotvec_to_matrix
 
 ARM = ArmModel()
 HOME = np.array(ARM.home)

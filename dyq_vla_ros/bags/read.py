@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rosbags.highlevel import AnyReader
 
@@ -18,7 +19,7 @@ def bag_topics(path: str | Path) -> dict[str, str]:
         return {c.topic: c.msgtype for c in reader.connections}
 
 
-def read_messages(path: str | Path, topics: Sequence[str] | None = None) -> Iterator[tuple[str, int, object]]:
+def read_messages(path: str | Path, topics: Sequence[str] | None = None) -> Iterator[tuple[str, int, Any]]:
     """(topic, timestamp_ns, deserialized message) in time order, optionally only some topics."""
     with _open(path) as reader:
         available = {c.topic for c in reader.connections}

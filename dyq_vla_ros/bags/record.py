@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
@@ -14,7 +16,7 @@ TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 """Message definitions written into bags; the messages we record are identical across Humble..Kilted."""
 
 
-def ros_time(ns: int) -> object:
+def ros_time(ns: int) -> Any:
     """A rosbags builtin_interfaces/Time from nanoseconds."""
     return TYPESTORE.types["builtin_interfaces/msg/Time"](sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
@@ -37,10 +39,10 @@ class BagRecorder:
             raise BagError(f"unknown storage {storage!r}; expected one of {', '.join(plugins)}")
         self._writer = Writer(self.path, version=9, storage_plugin=plugins[storage])
         self._writer.open()
-        self._connections: dict[str, object] = {}
+        self._connections: dict[str, Connection] = {}
         self.counts: dict[str, int] = {}
 
-    def write(self, topic: str, msgtype: str, data: bytes, timestamp_ns: int) -> None:
+    def write(self, topic: str, msgtype: str, data: bytes | memoryview, timestamp_ns: int) -> None:
         """Record one serialized message."""
         conn = self._connections.get(topic)
         if conn is None:
@@ -51,7 +53,7 @@ class BagRecorder:
         self._writer.write(conn, int(timestamp_ns), bytes(data))
         self.counts[topic] = self.counts.get(topic, 0) + 1
 
-    def write_message(self, topic: str, msg: object, timestamp_ns: int) -> None:
+    def write_message(self, topic: str, msg: Any, timestamp_ns: int) -> None:
         """Serialize and record one rosbags message (its type comes from the message)."""
         self.write(topic, msg.__msgtype__, TYPESTORE.serialize_cdr(msg, msg.__msgtype__), timestamp_ns)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +19,7 @@ from dyq_vla_ros.contract import PROXY_SOURCES
 from dyq_vla_ros.dyq import (
     ActionProxies,
     Calibration,
+    JointCommandProxies,
     JointStateProxies,
     PrecisionController,
     ProxyInputError,
@@ -26,7 +27,8 @@ from dyq_vla_ros.dyq import (
     SensitivityEstimator,
     Thresholds,
 )
-from dyq_vla_ros.types import BIT_WIDTHS, PrecisionMode
+from dyq_vla_ros.params import NodeParams
+from dyq_vla_ros.types import BIT_WIDTHS, GRIPPER_INDEX
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,6 @@ class TickResult:
     """Activation bits the next inference will use."""
     sample: ProxySample | None
     proxy_error: str = ""
-
-
-GRIPPER_INDEX = 6
-"""Index of the gripper command in a contract action."""
 
 
 def hold_action(action_dim: int, gripper: float) -> np.ndarray:
@@ -84,7 +82,7 @@ class ControlLoop:
     def __init__(
         self,
         controller: PrecisionController,
-        action_proxies: ActionProxies,
+        action_proxies: ActionProxies | JointCommandProxies,
         joint_proxies: JointStateProxies,
         *,
         action_min: Sequence[float],
@@ -129,6 +127,15 @@ class ControlLoop:
         return len(self._queue)
 
     @property
+    def joint_commands(self) -> bool:
+        """Whether the actions are joint positions (their proxies are joint-space deltas, no gripper latch)."""
+        return isinstance(self.action_proxies, JointCommandProxies)
+
+    def remaining(self) -> list[np.ndarray]:
+        """The queued actions still to execute, clipped as they will be."""
+        return [np.clip(a, self._lo, self._hi) for a in self._queue]
+
+    @property
     def sample(self) -> ProxySample | None:
         """Latest proxy sample of the active source."""
         proxies = self.action_proxies if self._proxy_source == "action" else self.joint_proxies
@@ -153,9 +160,27 @@ class ControlLoop:
         skip = min(self._executed_since_request, len(actions) - 1)
         n = self.actions_per_chunk or len(actions)
         kept = np.asarray(actions, np.float32)[skip : skip + n]
-        if self.gripper_latch:
+        if self.gripper_latch and not self.joint_commands:
             kept = latch_gripper(kept, self._gripper)
         self._queue = deque(kept)
+
+    def note_executed(self, action: np.ndarray) -> None:
+        """Count an action executed outside the queue (its gripper command is what the latch compares with)."""
+        if action.shape[0] > GRIPPER_INDEX:
+            self._gripper = float(action[GRIPPER_INDEX])
+
+    def reconfigure(self, params: NodeParams) -> None:
+        """Apply the live-changeable node parameters; the windows, histories and allowed widths stay."""
+        self.controller.thresholds = params.thresholds
+        self.controller.downgrade_steps = params.downgrade_steps
+        if params.mode is not self.controller.mode:
+            self.controller.mode = params.mode
+        for proxies in (self.action_proxies, self.joint_proxies):
+            proxies.estimator.lam = params.sensitivity_lambda
+        self.proxy_source = params.proxy_source
+        self.actions_per_chunk = params.actions_per_chunk
+        self.gripper_latch = params.gripper_latch
+        self.set_bounds(*bounds(params, joint_commands=self.joint_commands))
 
     def should_request(self, *, inflight: bool, lookahead_actions: int) -> bool:
         """Whether to start the next inference now."""
@@ -190,28 +215,37 @@ class ControlLoop:
         return TickResult(action, clipped, bits, sample, error)
 
 
-def initial_thresholds(calibration: Calibration, params: Mapping[str, object]) -> Thresholds:
+def initial_thresholds(calibration: Calibration, params: NodeParams) -> Thresholds:
     """The model's calibrated thresholds when it has them and `calibrated_thresholds` is set, else the theta_*."""
-    if bool(params.get("calibrated_thresholds", True)) and calibration.thresholds_calibrated:
+    if params.calibrated_thresholds and calibration.thresholds_calibrated:
         return calibration.thresholds
-    return Thresholds(float(params["theta_2_4"]), float(params["theta_4_8"]), float(params["theta_fp"]))
+    return params.thresholds
 
 
-def allowed_widths(calibration: Calibration, params: Mapping[str, object]) -> tuple[int, ...]:
+def allowed_widths(calibration: Calibration, params: NodeParams) -> tuple[int, ...]:
     """The calibration's (hardware-aware) widths when `calibrated_thresholds` is set, else every width.
 
     Thresholds and widths come from one calibration run; hand-set theta_* name all four widths.
     """
-    return calibration.allowed_bits if bool(params.get("calibrated_thresholds", True)) else BIT_WIDTHS
+    return calibration.allowed_bits if params.calibrated_thresholds else BIT_WIDTHS
 
 
-def make_control_loop(calibration: Calibration, params: Mapping[str, object]) -> ControlLoop:
-    """The control loop configured from node parameters (contract names) and a model's calibration."""
-    mode = PrecisionMode.parse(str(params["precision_mode"]))
+def bounds(params: NodeParams, *, joint_commands: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The clipping bounds of the actions: joint_position_min/max for joint commands, else action_min/max."""
+    if joint_commands:
+        return params.joint_position_min, params.joint_position_max
+    return params.action_min, params.action_max
+
+
+def make_control_loop(calibration: Calibration, params: NodeParams, *, joint_commands: bool = False) -> ControlLoop:
+    """The control loop configured from node parameters and a model's calibration.
+
+    joint_commands: the actions are joint positions (proxies on joint-space deltas, joint bounds).
+    """
     controller = PrecisionController(
-        mode,
+        params.mode,
         thresholds=initial_thresholds(calibration, params),
-        downgrade_steps=int(params["downgrade_steps"]),
+        downgrade_steps=params.downgrade_steps,
         allowed_bits=allowed_widths(calibration, params),
     )
 
@@ -220,19 +254,21 @@ def make_control_loop(calibration: Calibration, params: Mapping[str, object]) ->
         return SensitivityEstimator(
             speed_p95=priors.speed_p95,
             change_p95=priors.change_p95,
-            motion_window=int(params["motion_window"]),
-            jerk_window=int(params["jerk_window"]),
-            lam=float(params["sensitivity_lambda"]),
-            history=int(params["p95_history"]),
+            motion_window=params.motion_window,
+            jerk_window=params.jerk_window,
+            lam=params.sensitivity_lambda,
+            history=params.p95_history,
         )
 
+    lo, hi = bounds(params, joint_commands=joint_commands)
+    command_proxies = JointCommandProxies if joint_commands else ActionProxies
     return ControlLoop(
         controller,
-        ActionProxies(estimator("action")),
+        command_proxies(estimator("action")),
         JointStateProxies(estimator("joint_state")),
-        action_min=params["action_min"],
-        action_max=params["action_max"],
-        proxy_source=str(params["proxy_source"]),
-        actions_per_chunk=int(params["actions_per_chunk"]),
-        gripper_latch=bool(params["gripper_latch"]),
+        action_min=lo,
+        action_max=hi,
+        proxy_source=params.proxy_source,
+        actions_per_chunk=params.actions_per_chunk,
+        gripper_latch=params.gripper_latch,
     )

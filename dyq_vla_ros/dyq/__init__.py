@@ -12,6 +12,7 @@ from dyq_vla_ros.dyq.controller import PrecisionController, Thresholds
 from dyq_vla_ros.dyq.errors import CalibrationError, DyqError, ProxyInputError
 from dyq_vla_ros.dyq.proxies import (
     ActionProxies,
+    JointCommandProxies,
     JointStateProxies,
     ProxySample,
     RunningP95,
@@ -24,6 +25,7 @@ __all__ = [
     "Calibration",
     "CalibrationError",
     "DyqError",
+    "JointCommandProxies",
     "JointStateProxies",
     "NormaliserPriors",
     "PrecisionController",

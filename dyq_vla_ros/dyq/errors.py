@@ -1,7 +1,9 @@
 """Errors raised by the DyQ core."""
 
+from dyq_vla_ros.errors import DyqVlaError
 
-class DyqError(Exception):
+
+class DyqError(DyqVlaError):
     """Base class of DyQ core errors."""
 
 

@@ -200,3 +200,36 @@ class JointStateProxies:
         """Start a new episode."""
         self.estimator.reset()
         self._prev_q = self._prev_t = self._prev_v = None
+
+
+class JointCommandProxies:
+    """Proxies fed by commanded joint positions: the step's joint motion and its change (joint-space actions).
+
+    Motion fineness is then 1 - ||q_t - q_{t-1}|| / P95: a command that hardly moves any joint is fine
+    motion; angular jerk is ||Δq_t - Δq_{t-1}|| / P95, the change of the commanded joint velocity.
+    """
+
+    def __init__(self, estimator: SensitivityEstimator) -> None:
+        self.estimator = estimator
+        self._prev_q: np.ndarray | None = None
+        self._prev_dq: np.ndarray | None = None
+
+    def update(self, command: np.ndarray) -> ProxySample | None:
+        """Add one executed joint-position command; None for the first of an episode (no motion yet)."""
+        q = np.asarray(command, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(q)):
+            raise ProxyInputError("non-finite joint command")
+        if self._prev_q is not None and q.shape != self._prev_q.shape:
+            raise ProxyInputError(f"joint command length changed from {self._prev_q.shape[0]} to {q.shape[0]}")
+        if self._prev_q is None:
+            self._prev_q = q
+            return None
+        dq = q - self._prev_q
+        change = None if self._prev_dq is None else float(np.linalg.norm(dq - self._prev_dq))
+        self._prev_q, self._prev_dq = q, dq
+        return self.estimator.update(float(np.linalg.norm(dq)), change)
+
+    def reset(self) -> None:
+        """Start a new episode."""
+        self.estimator.reset()
+        self._prev_q = self._prev_dq = None

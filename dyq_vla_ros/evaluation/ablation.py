@@ -100,7 +100,7 @@ def run_variants(
         )
         record = summarise(v.mode, done, evaluator.weight_bytes(v.mode))
         if v.calibration is not None:
-            in_force = initial_thresholds(v.calibration, {**evaluator.params, **v.params})
+            in_force = initial_thresholds(v.calibration, evaluator.params.replace(**v.params))
             record["thresholds"] = asdict(in_force)
             record["allowed_bits"] = list(v.calibration.allowed_bits)
         if table is not None:

@@ -14,10 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import PI0Config
 
+from dyq_vla_ros.contract import KEEP_FLOAT_DEFAULT
 from dyq_vla_ros.dyq.allocation import SPEED_MARGIN
-from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR, Observation, Pi0Policy, Pi0PolicyConfig
+from dyq_vla_ros.params import NodeParams
+from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR, Pi0Policy, Pi0PolicyConfig, resolve_device
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
+from dyq_vla_ros.quant import resident_bytes_estimate
+from dyq_vla_ros.quant.kernels import kernel_path
 from dyq_vla_ros.types import PrecisionMode
 
 SCALE_PRESETS: dict[str, TinyPi0Architecture] = {
@@ -51,8 +56,30 @@ SCALE_PRESETS: dict[str, TinyPi0Architecture] = {
         max_action_dim=32,
         num_inference_steps=10,
     ),
+    "pi0-3b": TinyPi0Architecture(
+        vocab_size=257152,
+        image_size=224,
+        patch_size=14,
+        hidden_size=2048,
+        intermediate_size=16384,
+        num_layers=18,
+        num_heads=8,
+        head_dim=256,
+        expert_hidden_size=1024,
+        expert_intermediate_size=4096,
+        vision_hidden_size=1152,
+        vision_intermediate_size=4304,
+        vision_layers=27,
+        vision_num_heads=16,
+        chunk_size=50,
+        max_state_dim=32,
+        max_action_dim=32,
+        num_inference_steps=10,
+    ),
 }
-"""PI0 shapes of about 100M and 400M parameters (224 px images, 50-action chunks, 10 flow steps)."""
+"""PI0 shapes of about 100M and 400M parameters (224 px images, 50-action chunks, 10 flow steps), and
+pi0's own (PaliGemma: Gemma 2B and SigLIP so400m; a Gemma 300M action expert): 3.5B parameters in
+transformers' PI0, whose expert keeps a word embedding of its own. Build that one on CUDA only."""
 
 PRECISION_ORDER = ("fp", "w4a16", "w4a8", "w4a4", "w4a2")
 """Static modes from most to least precise."""
@@ -85,16 +112,6 @@ def not_faster_than(results: dict[str, dict], margin: float = SPEED_MARGIN) -> d
     return verdict
 
 
-def _observation(policy: Pi0Policy, height: int, width: int, seed: int) -> Observation:
-    rng = np.random.default_rng(seed)
-    return Observation(
-        image=rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
-        state=rng.normal(size=policy.state_dim).astype(np.float32),
-        instruction="put the red peg into the blue hole",
-        wrist_image=rng.integers(0, 256, (height, width, 3), dtype=np.uint8) if policy.processor.wrist else None,
-    )
-
-
 def bench_policy(
     policy: Pi0Policy,
     modes: Sequence[PrecisionMode],
@@ -110,7 +127,7 @@ def bench_policy(
     compares like with like. `fp` then runs on a second, float copy of the policy: switching one
     policy between float and 4-bit weights reloads or re-quantizes it.
     """
-    obs = _observation(policy, *image_hw, seed=0)
+    obs = policy.random_observation(*image_hw, seed=0)
     ordered = sorted(modes, key=lambda m: 0 if m == PrecisionMode.FP else 1)
     runner = {mode: policy for mode in ordered}
     if PrecisionMode.FP in runner and any(mode.quantized_weights for mode in ordered):
@@ -133,6 +150,7 @@ def bench_policy(
             "latency_ms_p50": float(np.percentile(times[mode], 50)),
             "latency_ms_p99": float(np.percentile(times[mode], 99)),
             "weight_bytes": int(runner[mode].weight_bytes()),
+            "kernel": _kernel(runner[mode], mode),
         }
     fp = results.get(PrecisionMode.FP.value)
     for record in results.values():
@@ -141,6 +159,50 @@ def bench_policy(
     for mode, record in results.items():
         record["not_faster_than"] = verdict.get(mode, "")
     return results
+
+
+def _kernel(policy: Pi0Policy, mode: PrecisionMode) -> str:
+    """What computed the linear layers in this mode (the 2- and 4-bit widths name the int8 path they share)."""
+    report = policy.quant_report
+    if not mode.quantized_weights or report is None:
+        return f"float linear ({str(policy.dtype).removeprefix('torch.')})"
+    return ", ".join(kernel_path(backend, mode.static_bits or 16) for backend in sorted(report.backends))
+
+
+def estimated_weight_bytes(
+    config: PI0Config,
+    *,
+    dtype: torch.dtype = torch.bfloat16,
+    group_size: int = 64,
+    keep_float: Sequence[str] = KEEP_FLOAT_DEFAULT,
+    backend: str = "triton",
+) -> dict[str, int]:
+    """Resident weight bytes in fp and in the W4AX modes for a PI0 of this configuration, built on the meta device."""
+    from transformers import PI0ForConditionalGeneration
+
+    with torch.device("meta"):
+        model = PI0ForConditionalGeneration(config)
+    options = {"group_size": group_size, "keep_float": keep_float, "backend": backend}
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "fp": resident_bytes_estimate(model, dtype=dtype, quantized=False),
+        "w4ax": resident_bytes_estimate(model, dtype=dtype, quantized=True, **options),
+    }
+
+
+def create_preset_checkpoint(
+    directory: Path, architecture: TinyPi0Architecture, *, device: torch.device, dtype: torch.dtype = torch.float32
+) -> Path:
+    """A random checkpoint of these sizes, initialised on `device` in `dtype` (on CUDA bfloat16: no float32 copy)."""
+    from dyq_vla_ros.policy.embedded import create_random_checkpoint
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with device:
+            return create_random_checkpoint(directory, architecture=architecture, calibration_chunks=0)
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def _percentiles_ms(times_s: Sequence[float]) -> dict[str, float]:
@@ -162,10 +224,9 @@ def switch_cost(policy: Pi0Policy, repeats: int = 2000) -> dict[str, float]:
 
 def control_tick_cost(policy: Pi0Policy, ticks: int = 2000, seed: int = 0) -> dict[str, float]:
     """Time (ms) of one control tick: chunk queue, clipping, kinematic proxies and precision controller."""
-    from dyq_vla_ros import contract
     from dyq_vla_ros.control import make_control_loop
 
-    loop = make_control_loop(policy.calibration, {**contract.PARAMETER_DEFAULTS, "precision_mode": "dyq"})
+    loop = make_control_loop(policy.calibration, NodeParams.from_mapping(precision_mode="dyq"))
     rng = np.random.default_rng(seed)
     chunk = rng.normal(0.0, 0.01, (policy.chunk_size, policy.action_dim)).astype(np.float32)
     times = []
@@ -189,17 +250,18 @@ def run_bench(
     image_hw: tuple[int, int] = (480, 640),
 ) -> dict:
     """Benchmark 'embedded', a scale preset or a checkpoint directory; the JSON report."""
-    from dyq_vla_ros.policy.embedded import create_random_checkpoint
-
     with tempfile.TemporaryDirectory(prefix="dyq_bench_") as tmp:
         if model == "embedded":
             path = EMBEDDED_MODEL_DIR
         elif model in SCALE_PRESETS:
-            path = create_random_checkpoint(Path(tmp) / model, architecture=SCALE_PRESETS[model], calibration_chunks=0)
+            target = resolve_device(device)
+            dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
+            path = create_preset_checkpoint(Path(tmp) / model, SCALE_PRESETS[model], device=target, dtype=dtype)
         else:
             path = Path(model)
         # the node's configuration (layers kept in float included), so the figures are what it runs
-        policy = Pi0Policy(path, Pi0PolicyConfig.from_params({"device": device, "quant_backend": backend}))
+        params = NodeParams.from_mapping(device=device, quant_backend=backend)
+        policy = Pi0Policy(path, Pi0PolicyConfig.from_params(params))
         results = bench_policy(policy, modes, steps=steps, warmup=warmup, image_hw=image_hw)
         switch = switch_cost(policy)
         tick = control_tick_cost(policy)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from dyq_vla_ros.control import InferenceRequest
 from dyq_vla_ros.dyq import Calibration, CalibrationError, Thresholds
 from dyq_vla_ros.dyq.allocation import SPEED_MARGIN, budget_thresholds, hardware_allowed_bits
 from dyq_vla_ros.evaluation.closed_loop import ClosedLoopEvaluator, EpisodeResult
@@ -37,14 +38,19 @@ class CalibrateConfig:
     """Settings of a calibration run."""
 
     episodes: int = 20
+    """fp rollouts on calibration seeds."""
     seed_start: int = 0
+    """Offset into the calibration seeds."""
     eta: float = 0.1
+    """eta of the budget D_acc / (S + eta)."""
     theta_fp_max: float = 0.5
+    """Upper bound of theta_fp."""
     d_acc: float = 0.0
     """Error budget; 0 anchors it to the fp noise floor (see the module docstring)."""
     margin: float = SPEED_MARGIN
+    """How much faster a width must be than every more precise one to be allowed."""
     successful_only: bool = True
-    """Pool only successful rollouts (the paper's rule); False also pools failed ones (rarely succeeding policies)."""
+    """Pool only successful rollouts (the paper's rule); otherwise failed ones too (for rarely succeeding policies)."""
 
 
 def chunk_error(chunk: np.ndarray, reference: np.ndarray, scale: np.ndarray, executed: int) -> float:
@@ -69,8 +75,8 @@ class ErrorProbe:
         self.evaluator = evaluator
         self.quantized = quantized
         fp = evaluator.policy
-        self.scale = np.asarray(fp.processor.config.action_std, dtype=np.float64)
-        per_chunk = int(evaluator.params["actions_per_chunk"])
+        self.scale = np.asarray(fp.processor.action_scale, dtype=np.float64)
+        per_chunk = evaluator.params.actions_per_chunk
         self.executed = per_chunk if 0 < per_chunk < fp.chunk_size else fp.chunk_size
 
     def episode(self, seed: int) -> tuple[EpisodeResult, list[StepErrors]]:
@@ -78,7 +84,8 @@ class ErrorProbe:
         fp, q = self.evaluator.policy, self.quantized
         steps: list[StepErrors] = []
 
-        def infer(index: int, observation: Observation, bits: int) -> np.ndarray:
+        def predict(request: InferenceRequest, observation: Observation) -> np.ndarray:
+            index = request.index
             fp.set_precision(PrecisionMode.FP, 16)
             fp.inference_index = index + NOISE_INDEX_OFFSET
             other = fp.predict_action_chunk(observation)
@@ -92,7 +99,7 @@ class ErrorProbe:
             steps.append(StepErrors(0.0, errors, chunk_error(other, reference, self.scale, self.executed)))
             return reference
 
-        result = self.evaluator.run_episode(seed, PrecisionMode.FP, infer=infer)
+        result = self.evaluator.run_episode(seed, PrecisionMode.FP, predict=predict)
         for step, s in zip(steps, result.sensitivities, strict=True):
             step.sensitivity = float(s)
         return result, steps

@@ -7,32 +7,34 @@ step is measured and reported beside it.
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
-import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from dyq_vla_ros import contract
-from dyq_vla_ros.control import allowed_widths, initial_thresholds, make_control_loop
+from dyq_vla_ros.control import PolicySession, Predict, allowed_widths, initial_thresholds
 from dyq_vla_ros.dyq import Calibration, ProxySample
+from dyq_vla_ros.params import NodeParams
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
+from dyq_vla_ros.sim import Observation as SimObservation
 from dyq_vla_ros.sim import PegInHoleEnv, SimConfig, eval_seeds
 from dyq_vla_ros.sim.scene import yaw_error
 from dyq_vla_ros.types import BIT_WIDTHS, PrecisionMode
-
-Inference = Callable[[int, Observation, int], np.ndarray]
-"""(inference index in the episode, observation, activation bits in force) -> action chunk."""
 
 SIM_PERIOD_S = 0.1
 """Simulated time per environment step (the demo's 10 Hz control rate)."""
 
 REACH_MM = 20.0
 """Peg-to-hole distance counted as having carried the peg to its hole (partial progress)."""
+
+
+def _observation(obs: SimObservation, instruction: str) -> Observation:
+    return Observation.scene_and_wrist(obs.image, obs.joint_positions.astype(np.float32), instruction, obs.wrist_image)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -111,7 +113,7 @@ class ClosedLoopEvaluator:
 
     def __init__(
         self,
-        params: Mapping[str, object] | None = None,
+        params: NodeParams | Mapping[str, object] | None = None,
         *,
         sim_config: SimConfig | None = None,
         policy: Pi0Policy | None = None,
@@ -119,14 +121,11 @@ class ClosedLoopEvaluator:
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        self.params = {**contract.PARAMETER_DEFAULTS, **(params or {})}
+        self.params = params if isinstance(params, NodeParams) else NodeParams.from_mapping(params)
         self.sim_config = sim_config
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self.policy = policy or Pi0Policy(
-            str(self.params["model_path"]) or None,
-            Pi0PolicyConfig.from_params(self.params),
-        )
+        self.policy = policy or Pi0Policy(self.params.model_path or None, Pi0PolicyConfig.from_params(self.params))
         if self.policy.processor.wrist:  # the checkpoint was trained with the wrist camera: render it too
             sim_config = replace(sim_config or SimConfig(), wrist_camera=True)
         self.env = PegInHoleEnv(sim_config)
@@ -136,50 +135,38 @@ class ClosedLoopEvaluator:
         seed: int,
         mode: PrecisionMode,
         *,
-        infer: Inference | None = None,
+        predict: Predict | None = None,
         params: Mapping[str, object] | None = None,
         calibration: Calibration | None = None,
     ) -> EpisodeResult:
         """One episode on a seed in a mode.
 
-        infer(index, observation, bits) replaces the policy's own inference (studies and calibration
+        predict(request, observation) replaces the policy's own inference (studies and calibration
         run other precisions beside it); params and calibration override the evaluator's for this episode.
         """
-        loop = make_control_loop(
-            calibration or self.policy.calibration,
-            {**self.params, **(params or {}), "precision_mode": mode.value},
+        run_params = self.params.replace(**{**(params or {}), "precision_mode": mode.value})
+        session = PolicySession.from_params(
+            self.policy, calibration or self.policy.calibration, run_params, predict=predict
         )
-        loop.new_episode()
-        self.policy.reset()
+        session.new_episode()
         obs = self.env.reset(seed)
         instruction = self.env.instruction
         result = EpisodeResult(seed, False, 0)
-        bits = loop.controller.bits
-        index = 0
         while not self.env.done:
-            if loop.should_request(inflight=False, lookahead_actions=0):
-                observation = Observation(
-                    obs.image, obs.joint_positions.astype(np.float32), instruction, obs.wrist_image
-                )
-                start = time.perf_counter()
-                if infer is None:
-                    self.policy.set_precision(mode, bits)
-                    chunk = self.policy.predict_action_chunk(observation)
-                    used_bits = self.policy.activation_bits
-                else:
-                    chunk = infer(index, observation, bits)
-                    used_bits = bits
-                result.latencies_ms.append((time.perf_counter() - start) * 1e3)
-                result.inference_bits.append(used_bits)
-                result.request_samples.append(loop.sample)
-                result.request_ticks.append(self.env.steps)
-                index += 1
-                loop.mark_requested()
-                loop.accept_chunk(chunk)
-            tick = loop.tick((obs.joint_positions, self.env.steps * SIM_PERIOD_S))
-            bits = tick.bits
+            tick, chunk = session.step(
+                functools.partial(_observation, obs, instruction), (obs.joint_positions, self.env.steps * SIM_PERIOD_S)
+            )
+            if chunk is not None:
+                result.latencies_ms.append(chunk.latency_ms)
+                result.inference_bits.append(chunk.request.bits)
+                result.request_samples.append(chunk.request.sample)
+                result.request_ticks.append(chunk.request.tick)
             result.tick_bits.append(tick.bits)
-            obs = self.env.step(tick.action)
+            if session.loop.joint_commands:
+                self.env.advance_joints(tick.action)
+                obs = self.env.observe()
+            else:
+                obs = self.env.step(tick.action)
             holds = self._holds_target()
             result.grasped = result.grasped or holds
             result.reached = result.reached or (holds and self._peg_hole_distance_mm() <= REACH_MM)
@@ -215,7 +202,7 @@ class ClosedLoopEvaluator:
             bar.update(1)
             bar.set_postfix(success=f"{sum(e.success for e in done.values())}/{len(done)}")
 
-        if self.workers == 1 or "infer" in overrides:
+        if self.workers == 1 or "predict" in overrides:
             for seed in seeds:
                 record(self.run_episode(seed, mode, **overrides))
         else:
@@ -266,7 +253,7 @@ class ClosedLoopEvaluator:
             "device": str(self.policy.device),
             "workers": self.workers,
             "seeds": [seeds[0], seeds[-1]],
-            "params": {k: self.params[k] for k in ("control_rate_hz", "actions_per_chunk", "proxy_source")},
+            "params": {k: getattr(self.params, k) for k in ("control_rate_hz", "actions_per_chunk", "proxy_source")},
             "thresholds": asdict(initial_thresholds(self.policy.calibration, self.params)),
             "allowed_bits": list(allowed_widths(self.policy.calibration, self.params)),
             "results": results,
@@ -277,7 +264,7 @@ _WORKER: ClosedLoopEvaluator | None = None
 """The evaluator of a worker process (one torch thread each: the workers share the cores)."""
 
 
-def _start_worker(params: Mapping[str, object], sim_config: SimConfig | None) -> None:
+def _start_worker(params: NodeParams, sim_config: SimConfig | None) -> None:
     import torch
 
     global _WORKER

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dyq_vla_ros.control import InferenceRequest
 from dyq_vla_ros.evaluation.closed_loop import ClosedLoopEvaluator, EpisodeResult
 from dyq_vla_ros.policy import Observation, Pi0Policy
 from dyq_vla_ros.sim import PegInHoleEnv, ScriptedExpert, calibration_seeds
@@ -29,8 +30,11 @@ class StudyConfig:
     """Settings of a sensitivity study."""
 
     episodes: int = 10
+    """Reference rollouts on study seeds."""
     seed_start: int = 0
+    """Offset into the study seeds."""
     perturb_bits: int = 2
+    """Activation bits of the perturbed inference."""
     stride: int = 1
     """Perturb every stride-th inference of an episode."""
     successful_only: bool = True
@@ -92,7 +96,8 @@ class SensitivityStudy:
     def _rollout(self, seed: int, perturb_at: int | None, phases: list[str] | None = None) -> EpisodeResult:
         fp, q, env = self.evaluator.policy, self.quantized, self.evaluator.env
 
-        def infer(index: int, observation: Observation, bits: int) -> np.ndarray:
+        def predict(request: InferenceRequest, observation: Observation) -> np.ndarray:
+            index = request.index
             if phases is not None:
                 expert = ScriptedExpert(env)
                 expert.act()
@@ -104,7 +109,7 @@ class SensitivityStudy:
             return policy.predict_action_chunk(observation)
 
         fp.set_precision(PrecisionMode.FP, 16)
-        return self.evaluator.run_episode(seed, PrecisionMode.FP, infer=infer)
+        return self.evaluator.run_episode(seed, PrecisionMode.FP, predict=predict)
 
     def episode(self, seed: int) -> EpisodeStudy | None:
         """The study of one seed; None when the fp reference rollout fails and only successes count."""

@@ -6,7 +6,7 @@ instead predict *where the tool should go*: a chunk of absolute tool-pose target
 tool pointing straight down (x axis along the base's x), so pure yaw is (0, 0, yaw). Absolute
 targets are what ACT, Diffusion Policy and π0 on ALOHA predict; here they also spare a tiny model
 the subtraction "target seen in the image minus tool position in the state", which no delta-trained
-attempt learned (docs/BENCHMARKS.md). The processor converts targets to deltas by the built-in
+model learned here (docs/TRAINING_LOG.md). The processor converts targets to deltas by the built-in
 arm's forward kinematics, moving at most max_translation (norm) and max_rotation (per axis) per
 step, as a Cartesian position controller with velocity limits would.
 
@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from dyq_vla_ros.kinematics import ARM_JOINTS, ArmModel, matrix_to_rotvec, rotvec_to_matrix
 from dyq_vla_ros.policy.errors import CheckpointError
-from dyq_vla_ros.policy.state_features import ARM_JOINTS, tool_positions
+from dyq_vla_ros.policy.state_features import tool_positions
 
 DELTA = "delta"
 TOOL_TARGET = "tool_target"
 TOOL_OFFSET = "tool_offset"
-ACTION_SPACES = (DELTA, TOOL_TARGET, TOOL_OFFSET)
+JOINT_POSITION = "joint_position"
+"""Absolute joint-position targets, executed as they are (ALOHA, SO-100 and other LeRobot arms, DROID)."""
+ACTION_SPACES = (DELTA, TOOL_TARGET, TOOL_OFFSET, JOINT_POSITION)
 TARGET_SPACES = (TOOL_TARGET, TOOL_OFFSET)
 """Action spaces the processor converts to contract deltas by forward kinematics."""
 POINTING_DOWN = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
@@ -45,8 +48,6 @@ def check_action_space(kind: str) -> None:
 
 def tool_target(pose: np.ndarray, gripper: float) -> np.ndarray:
     """The 7-D tool target of a 4x4 tool pose and a gripper command."""
-    from dyq_vla_ros.sim.kinematics import matrix_to_rotvec
-
     return np.array([*pose[:3, 3], *matrix_to_rotvec(pose[:3, :3] @ POINTING_DOWN.T), gripper])
 
 
@@ -54,8 +55,6 @@ def targets_to_deltas(
     targets: np.ndarray, joints: np.ndarray, *, max_translation: float, max_rotation: float
 ) -> np.ndarray:
     """[K, 7] contract deltas that move the tool from the pose of `joints` through K targets, rate-limited."""
-    from dyq_vla_ros.sim.kinematics import ArmModel, matrix_to_rotvec, rotvec_to_matrix
-
     targets = np.asarray(targets, dtype=np.float64)
     pose = ArmModel().tool_pose(np.asarray(joints, dtype=np.float64)[:ARM_JOINTS])
     pos, rot = pose[:3, 3].copy(), pose[:3, :3].copy()

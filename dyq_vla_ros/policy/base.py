@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 
 import numpy as np
 
-from dyq_vla_ros.types import PrecisionMode
+from dyq_vla_ros.types import Observation, PrecisionMode
 
-
-@dataclass(frozen=True)
-class Observation:
-    """One policy input: an RGB image (H x W x 3 uint8), the robot state, the instruction, maybe a wrist image."""
-
-    image: np.ndarray
-    state: np.ndarray
-    instruction: str
-    wrist_image: np.ndarray | None = None
-    """The wrist camera's RGB image, for checkpoints trained with one (processor `cameras`)."""
+__all__ = ["Observation", "Policy"]
 
 
 class Policy(abc.ABC):

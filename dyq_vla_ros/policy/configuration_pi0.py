@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from transformers import PI0Config
 
-from dyq_vla_ros.contract import DEVICES, KEEP_FLOAT_DEFAULT, PARAMETER_DEFAULTS
+from dyq_vla_ros.contract import DEVICES, KEEP_FLOAT_DEFAULT
+from dyq_vla_ros.params import NodeParams
+from dyq_vla_ros.policy.format_lerobot import LeRobotSizes
 from dyq_vla_ros.quant.kernels import BACKENDS
 
 
@@ -26,6 +27,10 @@ class Pi0PolicyConfig:
     """Float dtype of the model: auto (bfloat16 on CUDA, float32 on CPU), float32 or bfloat16."""
     backend: str = "auto"
     """W4AX kernels: auto, avx2, torch or reference (see dyq_vla_ros.quant.kernels)."""
+    tokenizer_path: str = ""
+    """A local tokenizer directory for checkpoints that name a hub tokenizer (LeRobot's PaliGemma)."""
+    lerobot_sizes: LeRobotSizes | None = None
+    """Test-only: smaller sizes for LeRobot's variant names, so that a LeRobot-layout directory fits a test."""
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -43,15 +48,15 @@ class Pi0PolicyConfig:
         self.keep_float = tuple(self.keep_float)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, object]) -> Pi0PolicyConfig:
-        """The configuration the node's parameters (contract names) ask for."""
-        defaults = {**PARAMETER_DEFAULTS, **params}
+    def from_params(cls, params: NodeParams) -> Pi0PolicyConfig:
+        """The configuration the node's parameters ask for."""
         return cls(
-            device=str(defaults["device"]),
-            noise_seed=int(defaults["noise_seed"]),
-            allow_pickle=bool(defaults["allow_pickle_weights"]),
-            backend=str(defaults["quant_backend"]),
-            keep_float=tuple(str(p) for p in defaults["keep_float_modules"] if p),
+            device=params.device,
+            noise_seed=params.noise_seed,
+            allow_pickle=params.allow_pickle_weights,
+            backend=params.quant_backend,
+            keep_float=params.keep_float,
+            tokenizer_path=params.tokenizer_path,
         )
 
 
@@ -74,6 +79,12 @@ class TinyPi0Architecture:
     max_action_dim: int = 8
     num_inference_steps: int = 5
     extra: dict = field(default_factory=dict)
+    expert_hidden_size: int | None = None
+    """Width of the action expert; None: the language model's (as are the optional sizes below)."""
+    expert_intermediate_size: int | None = None
+    vision_intermediate_size: int | None = None
+    """None: twice the vision width."""
+    vision_num_heads: int | None = None
 
     def to_pi0_config(self) -> PI0Config:
         """The transformers PI0Config for these sizes; the image token is the last vocabulary id."""
@@ -90,13 +101,16 @@ class TinyPi0Architecture:
         vision = {
             "model_type": "siglip_vision_model",
             "hidden_size": self.vision_hidden_size,
-            "intermediate_size": 2 * self.vision_hidden_size,
+            "intermediate_size": self.vision_intermediate_size or 2 * self.vision_hidden_size,
             "num_hidden_layers": self.vision_layers,
-            "num_attention_heads": self.num_heads,
+            "num_attention_heads": self.vision_num_heads or self.num_heads,
             "patch_size": self.patch_size,
             "image_size": self.image_size,
             "vision_use_head": False,
         }
+        expert = {key: text[key] for key in text if key != "vocab_size"}
+        expert["hidden_size"] = self.expert_hidden_size or self.hidden_size
+        expert["intermediate_size"] = self.expert_intermediate_size or self.intermediate_size
         return PI0Config(
             vlm_config={
                 "model_type": "paligemma",
@@ -106,7 +120,7 @@ class TinyPi0Architecture:
                 "image_token_id": self.vocab_size - 1,
                 "vocab_size": self.vocab_size,
             },
-            dit_config={key: text[key] for key in text if key != "vocab_size"},
+            dit_config=expert,
             chunk_size=self.chunk_size,
             max_state_dim=self.max_state_dim,
             max_action_dim=self.max_action_dim,

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import PI0ForConditionalGeneration
 
 from dyq_vla_ros.dyq.calibration import Calibration, NormaliserPriors, action_magnitudes, p95_priors
-from dyq_vla_ros.policy.base import Observation
 from dyq_vla_ros.policy.checkpoint import save_checkpoint
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
-from dyq_vla_ros.policy.processor_pi0 import ProcessorConfig, build_word_tokenizer
+from dyq_vla_ros.policy.format_dyq import ProcessorConfig, build_word_tokenizer
 from dyq_vla_ros.types import ACTION_DIM, SIM_JOINT_NAMES
 
 INSTRUCTION_WORDS: tuple[str, ...] = (
@@ -105,19 +103,9 @@ def create_random_checkpoint(
         return Path(directory)
 
     policy = Pi0Policy(directory)
-    rng = np.random.default_rng(seed)
     chunks = [
-        policy.predict_action_chunk(
-            Observation(
-                image=rng.integers(0, 256, (arch.image_size, arch.image_size, 3), dtype=np.uint8),
-                state=rng.normal(size=state_dim).astype(np.float32),
-                instruction="put the red peg into the blue hole",
-                wrist_image=rng.integers(0, 256, (arch.image_size, arch.image_size, 3), dtype=np.uint8)
-                if policy.processor.wrist
-                else None,
-            )
-        )
-        for _ in range(calibration_chunks)
+        policy.predict_action_chunk(policy.random_observation(arch.image_size, arch.image_size, seed=seed + i))
+        for i in range(calibration_chunks)
     ]
     calibration = Calibration(
         action=p95_priors(action_magnitudes(c) for c in chunks),

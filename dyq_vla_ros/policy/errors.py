@@ -1,7 +1,9 @@
 """Errors raised by the policy package."""
 
+from dyq_vla_ros.errors import DyqVlaError
 
-class PolicyError(Exception):
+
+class PolicyError(DyqVlaError):
     """Base class of policy errors."""
 
 

@@ -9,11 +9,19 @@ import numpy as np
 import torch
 
 from dyq_vla_ros.dyq.calibration import Calibration
+from dyq_vla_ros.policy.action_space import JOINT_POSITION
 from dyq_vla_ros.policy.base import Observation, Policy
-from dyq_vla_ros.policy.checkpoint import load_calibration, load_pi0_model, load_tokenizer, resolve_model_path
+from dyq_vla_ros.policy.checkpoint import (
+    CheckpointFormat,
+    check_checkpoint,
+    load_calibration,
+    load_model_config,
+    load_pi0_model,
+    load_processor,
+    resolve_model_path,
+)
 from dyq_vla_ros.policy.configuration_pi0 import Pi0PolicyConfig
 from dyq_vla_ros.policy.errors import PolicyError
-from dyq_vla_ros.policy.processor_pi0 import Pi0Processor, ProcessorConfig
 from dyq_vla_ros.quant import ActivationPrecision, QuantReport, quantize_model, resident_weight_bytes
 from dyq_vla_ros.types import PrecisionMode
 
@@ -49,16 +57,29 @@ class Pi0Policy(Policy):
         self.path = resolve_model_path(model_path)
         self.device = resolve_device(self.config.device)
         self.dtype = resolve_dtype(self.config.dtype, self.device)
+        self.format = check_checkpoint(self.path, allow_pickle=self.config.allow_pickle)
         self.calibration: Calibration = load_calibration(self.path)
-        self._model = load_pi0_model(self.path, self.device, allow_pickle=self.config.allow_pickle, dtype=self.dtype)
-        cfg = self._model.config
-        self.processor = Pi0Processor.for_model(ProcessorConfig.load(self.path), load_tokenizer(self.path), cfg)
+        # the project's and transformers' directories carry a transformers config.json; LeRobot's is built
+        self._config = (
+            load_model_config(self.path, self.format, self.config.lerobot_sizes)
+            if self.format is CheckpointFormat.LEROBOT
+            else None
+        )
+        self._model = self._load_model()
+        self.processor = load_processor(
+            self.path, self.format, self._model.config, tokenizer_path=self.config.tokenizer_path
+        )
         self.parameter_count = sum(p.numel() for p in self._model.parameters())
         self.bf16_weight_bytes = self.parameter_count * 2
         self._precision: ActivationPrecision | None = None
         self.quant_report: QuantReport | None = None
         self.mode = PrecisionMode.FP
         self._inference_index = 0
+
+    def _load_model(self) -> torch.nn.Module:
+        return load_pi0_model(
+            self.path, self.device, allow_pickle=self.config.allow_pickle, dtype=self.dtype, config=self._config
+        )
 
     @property
     def chunk_size(self) -> int:
@@ -69,6 +90,11 @@ class Pi0Policy(Policy):
     def action_dim(self) -> int:
         """Values per action."""
         return self.processor.config.action_dim
+
+    @property
+    def predicts_joint_positions(self) -> bool:
+        """Whether the checkpoint's actions are joint positions (executed as they are)."""
+        return self.processor.spec.action_space == JOINT_POSITION
 
     @property
     def state_dim(self) -> int:
@@ -120,9 +146,7 @@ class Pi0Policy(Policy):
             )
             _log.info("quantized %s: %s", self.path.name, self.quant_report.summary())
         elif not mode.quantized_weights and self._precision is not None:
-            self._model = load_pi0_model(
-                self.path, self.device, allow_pickle=self.config.allow_pickle, dtype=self.dtype
-            )
+            self._model = self._load_model()
             self._precision, self.quant_report = None, None
             _log.info("reloaded float weights of %s for mode fp", self.path.name)
         if self._precision is not None:
@@ -136,15 +160,20 @@ class Pi0Policy(Policy):
 
     @torch.inference_mode()
     def _sample(self, observation: Observation) -> torch.Tensor:
-        inputs = self.processor.batch(
-            [observation.image], [observation.state], [observation.instruction], [observation.wrist_image]
-        )
+        inputs = self.processor.batch([observation])
         inputs = {
             k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device) for k, v in inputs.items()
         }
         chunk = self._model.sample_actions(noise=self._noise(1), num_steps=self.config.num_inference_steps, **inputs)
         self._inference_index += 1
         return chunk[0]
+
+    def random_observation(self, height: int, width: int, seed: int = 0) -> Observation:
+        """Random frames of every checkpoint camera and a random state (benchmarks, priors of untrained models)."""
+        rng = np.random.default_rng(seed)
+        images = {name: rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for name in self.processor.cameras}
+        state = rng.normal(size=self.state_dim).astype(np.float32)
+        return Observation(images, state, "put the red peg into the blue hole")
 
     def predict_action_chunk(self, observation: Observation) -> np.ndarray:
         """Predict a [chunk_size, action_dim] chunk of actions in robot units."""

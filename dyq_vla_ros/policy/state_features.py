@@ -7,13 +7,14 @@ sees where its tool is can also imitate the demonstrations without looking: alon
 the tool's own position already tells where the target is (causal confusion), and on its own
 paths it then steers blind. `height+gripper` keeps only what a fixed overhead camera shows
 poorly (the tool's height) and the gripper gap, so where to go in the plane must come from the image
-(measured in docs/BENCHMARKS.md, eighth attempt: no better, and blind to the tool's tilt).
+(measured in docs/TRAINING_LOG.md: no better, and blind to the tool's tilt).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dyq_vla_ros.kinematics import ARM_JOINTS, ArmModel
 from dyq_vla_ros.policy.errors import CheckpointError
 
 JOINTS = "joints"
@@ -22,7 +23,6 @@ HEIGHT_AND_GRIPPER = "height+gripper"
 STATE_FEATURES = (JOINTS, JOINTS_AND_TOOL, HEIGHT_AND_GRIPPER)
 TOOL_FEATURE_NAMES = ("tool_x", "tool_y", "tool_z", "tool_cos_yaw", "tool_sin_yaw")
 HEIGHT_FEATURE_NAMES = ("tool_z", "gripper_gap")
-ARM_JOINTS = 6
 
 
 def feature_dim(kind: str, joints: int) -> int:
@@ -45,8 +45,6 @@ def check_kind(kind: str, joints: int) -> None:
 
 def tool_positions(joints: np.ndarray) -> np.ndarray:
     """[N, 4] tool x, y, z and yaw of the built-in arm for joint positions [N, >= 6]."""
-    from dyq_vla_ros.sim.kinematics import ArmModel
-
     arm = ArmModel()
     q = np.asarray(joints, dtype=np.float64).reshape(-1, np.shape(joints)[-1])
     out = np.empty((q.shape[0], 4))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
@@ -30,9 +31,7 @@ DEMO_TOPICS: tuple[tuple[str, type], ...] = (
 class TopicRecorder(Node):
     """Subscribes (best effort, so any publisher matches) and writes each message's raw bytes."""
 
-    def __init__(
-        self, bag: BagRecorder, topics: Sequence[tuple[str, type]] = DEMO_TOPICS, **node_kwargs: object
-    ) -> None:
+    def __init__(self, bag: BagRecorder, topics: Sequence[tuple[str, type]] = DEMO_TOPICS, **node_kwargs: Any) -> None:
         super().__init__("dyq_vla_bag_recorder", **node_kwargs)
         self.bag = bag
         for topic, msg_class in topics:

@@ -18,14 +18,19 @@ def _format(value: object) -> str:
 
 
 def make_status(
-    record: Mapping[str, object], *, level: bytes, message: str, hardware_id: str, extra: Mapping[str, object] = ()
+    record: Mapping[str, object],
+    *,
+    level: bytes,
+    message: str,
+    hardware_id: str,
+    extra: Mapping[str, object] | None = None,
 ) -> DiagnosticStatus:
     """One DiagnosticStatus holding every contract key (in contract order) plus extra keys."""
     missing = [k for k in DIAGNOSTIC_KEYS if k not in record]
     if missing:
         raise KeyError(f"diagnostics record lacks {missing}")
     status = DiagnosticStatus(level=level, name=DIAGNOSTIC_STATUS_NAME, message=message, hardware_id=hardware_id)
-    items = [(k, record[k]) for k in DIAGNOSTIC_KEYS] + list(dict(extra).items())
+    items = [(k, record[k]) for k in DIAGNOSTIC_KEYS] + list((extra or {}).items())
     status.values = [KeyValue(key=k, value=_format(v)) for k, v in items]
     return status
 

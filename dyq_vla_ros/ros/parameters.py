@@ -1,14 +1,18 @@
-"""Declaring the contract's parameters with descriptors, and validating changes."""
+"""The contract's parameters on a node: declared with descriptors, read as a typed record, changes applied once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
+from typing import TypeVar
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from dyq_vla_ros.contract import PARAMETERS, ParameterSpec
-from dyq_vla_ros.dyq import Thresholds
+from dyq_vla_ros.params import ParameterError, ParameterRecord
+
+R = TypeVar("R", bound=ParameterRecord)
 
 
 def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
@@ -35,15 +39,38 @@ def declare_all(node: Node, specs: tuple[ParameterSpec, ...] = PARAMETERS) -> No
         node.declare_parameter(spec.name, spec.default, descriptor(spec))
 
 
-def validate(values: Mapping[str, object]) -> str:
-    """Why this full set of parameter values is inconsistent, or an empty string."""
-    for spec in PARAMETERS:
-        if spec.choices and values.get(spec.name) not in spec.choices:
-            return f"{spec.name}={values.get(spec.name)!r} is not one of: {', '.join(spec.choices)}"
-    lo, hi = list(values["action_min"]), list(values["action_max"])
-    if len(lo) != len(hi):
-        return f"action_min has {len(lo)} values but action_max has {len(hi)}"
-    if any(a >= b for a, b in zip(lo, hi, strict=True)):
-        return "every action_min value must be below the matching action_max value"
-    thetas = (float(values["theta_2_4"]), float(values["theta_4_8"]), float(values["theta_fp"]))
-    return Thresholds.problem_of(*thetas)
+def current_values(node: Node, specs: tuple[ParameterSpec, ...] = PARAMETERS) -> dict[str, object]:
+    """Name -> value of every parameter of specs as the node holds them now."""
+    return {spec.name: node.get_parameter(spec.name).value for spec in specs}
+
+
+def read(node: Node, record_type: type[R]) -> R:
+    """The node's parameters as a validated record."""
+    return record_type.from_mapping(current_values(node, record_type.SPECS))
+
+
+def watch(node: Node, record_type: type[R], apply: Callable[[R], None]) -> None:
+    """Validate every change against the whole record in on-set; apply the new record once it is set.
+
+    Where rclpy has post-set callbacks (Iron and later) the record is applied there; on Humble,
+    which has only on-set callbacks, at the end of a successful on-set.
+    """
+    has_post = hasattr(node, "add_post_set_parameters_callback")
+
+    def on_set(changes: list[Parameter]) -> SetParametersResult:
+        values = current_values(node, record_type.SPECS)
+        values.update({p.name: p.value for p in changes if p.name in values})
+        try:
+            record = record_type.from_mapping(values)
+        except ParameterError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if not has_post:
+            apply(record)
+        return SetParametersResult(successful=True)
+
+    def post_set(_changes: list[Parameter]) -> None:
+        apply(read(node, record_type))
+
+    node.add_on_set_parameters_callback(on_set)
+    if has_post:
+        node.add_post_set_parameters_callback(post_set)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -16,9 +18,10 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float32MultiArray, String
+from std_msgs.msg import Float32MultiArray, Float64MultiArray, String
 
 from dyq_vla_ros import contract
+from dyq_vla_ros.params import SimParams
 from dyq_vla_ros.ros import parameters
 from dyq_vla_ros.ros.conversions import rgb_to_image
 from dyq_vla_ros.ros.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
@@ -31,17 +34,16 @@ RESULT_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE, dura
 class SimRobotNode(Node):
     """Runs peg-in-hole episodes driven by the actions it receives."""
 
-    def __init__(self, node_name: str = contract.SIM_NODE_NAME, **kwargs: object) -> None:
+    def __init__(self, node_name: str = contract.SIM_NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         parameters.declare_all(self, contract.SIM_PARAMETERS)
-        p = {spec.name: self.get_parameter(spec.name).value for spec in contract.SIM_PARAMETERS}
-        self.params = p
+        self.params = p = parameters.read(self, SimParams)
         self.env = PegInHoleEnv(
             SimConfig(
-                max_steps=p["max_steps"],
-                image_width=p["image_width"],
-                image_height=p["image_height"],
-                wrist_camera=p["wrist_camera"],
+                max_steps=p.max_steps,
+                image_width=p.image_width,
+                image_height=p.image_height,
+                wrist_camera=p.wrist_camera,
             )
         )
         self._image_pub = self.create_publisher(Image, contract.TOPIC_IMAGE, SENSOR_QOS)
@@ -50,8 +52,9 @@ class SimRobotNode(Node):
         self._instruction_pub = self.create_publisher(String, contract.TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self._result_pub = self.create_publisher(String, contract.TOPIC_EPISODE_RESULT, RESULT_QOS)
         self.create_subscription(Float32MultiArray, contract.TOPIC_ACTION, self._on_action, COMMAND_QOS)
-        self.create_timer(1.0 / p["camera_rate_hz"], self._publish_image)
-        self.create_timer(1.0 / p["joint_rate_hz"], self._publish_joints)
+        self.create_subscription(Float64MultiArray, contract.TOPIC_JOINT_COMMAND, self._on_joint_command, COMMAND_QOS)
+        self.create_timer(1.0 / p.camera_rate_hz, self._publish_image)
+        self.create_timer(1.0 / p.joint_rate_hz, self._publish_joints)
         self.create_timer(0.05, self._manage_episodes)
         self.state = "idle"
         self.episode = 0
@@ -66,10 +69,10 @@ class SimRobotNode(Node):
 
     def _manage_episodes(self) -> None:
         if self.state == "idle":
-            if self.params["episodes"] and self.episode >= self.params["episodes"]:
+            if self.params.episodes and self.episode >= self.params.episodes:
                 self._finish()
                 return
-            seed = self.params["first_seed"] + self.episode
+            seed = self.params.first_seed + self.episode
             self.env.reset(seed)
             self._set_state("waiting")
         elif self.state == "waiting":
@@ -78,11 +81,11 @@ class SimRobotNode(Node):
                 self.get_logger().info(f"episode {self.episode} (seed {self.env.seed}): {self.env.instruction!r}")
                 self._set_state("running")
         elif self.state == "running":
-            timed_out = time.monotonic() - self._state_since > self.params["episode_timeout_s"]
+            timed_out = time.monotonic() - self._state_since > self.params.episode_timeout_s
             if self.env.done or timed_out:
                 self._report("success" if self.env.success else ("timeout" if timed_out else "max_steps"))
                 self._set_state("pause")
-        elif self.state == "pause" and time.monotonic() - self._state_since >= self.params["reset_pause_s"]:
+        elif self.state == "pause" and time.monotonic() - self._state_since >= self.params.reset_pause_s:
             self.episode += 1
             self._set_state("idle")
 
@@ -91,8 +94,12 @@ class SimRobotNode(Node):
         listeners = {
             (i.node_namespace, i.node_name) for i in self.get_subscriptions_info_by_topic(contract.TOPIC_INSTRUCTION)
         }
-        actors = {(i.node_namespace, i.node_name) for i in self.get_publishers_info_by_topic(contract.TOPIC_ACTION)}
-        return bool(listeners & actors) and len(listeners) >= self.params["min_instruction_subscribers"]
+        actors = {
+            (i.node_namespace, i.node_name)
+            for topic in (contract.TOPIC_ACTION, contract.TOPIC_JOINT_COMMAND)
+            for i in self.get_publishers_info_by_topic(topic)
+        }
+        return bool(listeners & actors) and len(listeners) >= self.params.min_instruction_subscribers
 
     def _report(self, reason: str) -> None:
         result = {
@@ -119,13 +126,20 @@ class SimRobotNode(Node):
             self.finished = True
 
     def _on_action(self, msg: Float32MultiArray) -> None:
+        self._apply(self.env.advance, msg.data, "action")
+
+    def _on_joint_command(self, msg: Float64MultiArray) -> None:
+        self._apply(self.env.advance_joints, msg.data, "joint command")
+
+    def _apply(self, step: Callable[[np.ndarray], None], data: Sequence[float], what: str) -> None:
+        """One simulator step from an end-effector action or a joint-position command."""
         if self.state != "running" or self.env.done:
             return
         try:
-            self.env.step(np.asarray(msg.data, dtype=np.float64), render=False)
+            step(np.asarray(data, dtype=np.float64))
         except SimError as exc:
             self.rejected_actions += 1
-            self.get_logger().warning(f"action rejected: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"{what} rejected: {exc}", throttle_duration_sec=5.0)
 
     def _publish_image(self) -> None:
         if self.env.scene is None:
@@ -151,7 +165,7 @@ def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args)
     node = SimRobotNode()
     try:
-        while rclpy.ok() and not (node.finished and node.params["exit_when_done"]):
+        while rclpy.ok() and not (node.finished and node.params.exit_when_done):
             rclpy.spin_once(node, timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -1,5 +1,6 @@
 """Built-in tabletop simulator: 6-DoF arm, camera, peg-in-hole tasks, scripted expert (numpy/OpenCV)."""
 
+from dyq_vla_ros.kinematics import ArmModel
 from dyq_vla_ros.sim.env import (
     JOINT_NAMES,
     MAX_ROTATION,
@@ -7,10 +8,9 @@ from dyq_vla_ros.sim.env import (
     Observation,
     PegInHoleEnv,
     SimConfig,
-    SimError,
 )
+from dyq_vla_ros.sim.errors import SimError
 from dyq_vla_ros.sim.expert import ScriptedExpert, run_expert_episode
-from dyq_vla_ros.sim.kinematics import ArmModel
 from dyq_vla_ros.sim.scene import COLOURS, Task
 from dyq_vla_ros.sim.seeds import (
     CALIBRATION_SEED_BASE,

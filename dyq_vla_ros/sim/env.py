@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dyq_vla_ros.sim.kinematics import ARM_JOINT_NAMES, GRIPPER_JOINT_NAME, ArmModel
+from dyq_vla_ros.kinematics import ARM_JOINT_NAMES, GRIPPER_JOINT_NAME, ArmModel
+from dyq_vla_ros.sim.errors import SimError
 from dyq_vla_ros.sim.renderer import Renderer, scene_camera, wrist_camera
 from dyq_vla_ros.sim.scene import (
     BLOCK_HEIGHT,
@@ -31,10 +32,6 @@ MAX_TRANSLATION = 0.02
 MAX_ROTATION = 0.1
 """Largest tool rotation per step and axis (rad)."""
 GRIPPER_MAX_GAP = 0.045
-
-
-class SimError(ValueError):
-    """An action or setting the simulator cannot use."""
 
 
 @dataclass(frozen=True)
@@ -133,17 +130,45 @@ class PegInHoleEnv:
         return Observation(image, self.joint_positions(), tool, wrist)
 
     # ------------------------------------------------------------------ stepping
-    def step(self, action: np.ndarray, *, render: bool = True) -> Observation | None:
-        """Apply one action; returns the new observation (None when render is False)."""
+    def step(self, action: np.ndarray) -> Observation:
+        """Apply one action and observe the result."""
+        self.advance(action)
+        return self.observe()
+
+    def advance(self, action: np.ndarray) -> None:
+        """Apply one action without rendering (a robot whose camera runs on its own clock)."""
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape[0] != 7 or not np.all(np.isfinite(a)):
             raise SimError(f"action must be 7 finite values, got {a.tolist()}")
         if self.scene is None:
-            raise SimError("call reset(seed) before step()")
+            raise SimError("call reset(seed) before stepping")
         d_pos = np.clip(a[:3], -MAX_TRANSLATION, MAX_TRANSLATION)
         d_rot = np.clip(a[3:6], -MAX_ROTATION, MAX_ROTATION)
         self._move(d_pos, d_rot)
-        want_closed = a[6] > 0.0
+        self._finish_step(a[6] > 0.0)
+
+    def advance_joints(self, targets: np.ndarray) -> None:
+        """Move toward joint-position targets (six arm joints, then the gripper gap in metres), rate-limited.
+
+        Each arm joint moves at most the arm's max_joint_step toward its target; the gripper closes
+        when its target gap is below half the open gap. A move that would push the tool or a held peg
+        into the table or a block is refused, as for delta actions.
+        """
+        q = np.asarray(targets, dtype=np.float64).reshape(-1)
+        if q.shape[0] != 7 or not np.all(np.isfinite(q)):
+            raise SimError(f"joint targets must be 7 finite values, got {q.tolist()}")
+        if self.scene is None:
+            raise SimError("call reset(seed) before stepping")
+        step = np.clip(q[:6] - self.q, -self.arm.max_joint_step, self.arm.max_joint_step)
+        q_new = np.clip(self.q + step, self.arm.lower, self.arm.upper)
+        low, floor, stuck = self._lowest_allowed(q_new)
+        if not stuck and low >= floor - 1e-3:
+            self.q = q_new
+            if self.held is not None:
+                self._carry()
+        self._finish_step(q[6] < GRIPPER_MAX_GAP / 2)
+
+    def _finish_step(self, want_closed: bool) -> None:
         if want_closed and not self.closed:
             self._grasp()
         elif not want_closed and self.closed:
@@ -153,7 +178,6 @@ class PegInHoleEnv:
         self.opening += float(np.clip(target - self.opening, -0.5, 0.5))
         self.steps += 1
         self.success = self.success or self._target_inserted()
-        return self.observe() if render else None
 
     def _lowest_allowed(self, q: np.ndarray) -> tuple[float, float, bool]:
         """(lowest point of tool or held peg, floor under it, whether a held peg would leave a hole sideways)."""

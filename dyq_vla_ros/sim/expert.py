@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dyq_vla_ros.kinematics import matrix_to_rotvec
 from dyq_vla_ros.sim.env import MAX_ROTATION, MAX_TRANSLATION, PegInHoleEnv, tool_yaw
-from dyq_vla_ros.sim.kinematics import matrix_to_rotvec
 from dyq_vla_ros.sim.scene import BLOCK_HEIGHT, yaw_error
 
 GRIP_HEIGHT = 0.035
@@ -138,5 +138,9 @@ def run_expert_episode(
     expert = ScriptedExpert(env)
     rng = noise_rng or np.random.default_rng(seed)
     while not env.done:
-        env.step(expert.perturb(expert.act(), noise_std, rng), render=render)
+        action = expert.perturb(expert.act(), noise_std, rng)
+        if render:
+            env.step(action)
+        else:
+            env.advance(action)
     return env.success, env.steps

@@ -27,10 +27,12 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from dyq_vla_ros.control.loop import GRIPPER_INDEX, latch_gripper
+from dyq_vla_ros.control import PolicySession
+from dyq_vla_ros.params import NodeParams
 from dyq_vla_ros.policy.base import Observation as PolicyObservation
 from dyq_vla_ros.policy.processor_pi0 import resize_square
 from dyq_vla_ros.sim import JOINT_NAMES, Observation, PegInHoleEnv, ScriptedExpert, SimConfig, train_seeds
+from dyq_vla_ros.training.errors import DatasetError
 from dyq_vla_ros.types import ACTION_NAMES
 
 MANIFEST = "manifest.json"
@@ -39,19 +41,20 @@ READ_VERSIONS = (1, 2, 3, 4)
 """Version 1 datasets have no `target` tensor, versions 1 and 2 no `goal`; version 4 may hold `wrist`."""
 
 
-class DatasetError(ValueError):
-    """A dataset directory that is missing, incomplete or inconsistent."""
-
-
 @dataclass(frozen=True)
 class DataConfig:
     """What to generate: episodes, their seeds, the injected noise and the stored image size."""
 
     episodes: int = 400
+    """Episodes to record."""
     start_seed: int = 0
+    """First training seed."""
     noise_std: float = 0.3
+    """Action noise injected into the executed actions, relative to the phase's step size."""
     image_size: int = 96
+    """Stored (policy input) image size in pixels."""
     shard_episodes: int = 25
+    """Episodes per shard file."""
     policy: str = ""
     """DAgger: a checkpoint whose actions are executed (the expert still labels every frame); "" for none."""
     expert_share: float = 0.3
@@ -82,7 +85,7 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
 
 
 class PolicyDriver:
-    """Executes a trained policy's action chunks, handing some chunks to the noisy expert (DAgger rollouts)."""
+    """Executes a trained policy through the node's policy session, handing some chunks to the noisy expert (DAgger)."""
 
     def __init__(self, checkpoint: str, expert_share: float, actions_per_chunk: int) -> None:
         from dyq_vla_ros.policy import Pi0Policy
@@ -90,35 +93,37 @@ class PolicyDriver:
         # rollouts run as parallel processes, one per core: two torch threads each oversubscribe the
         # cores and made an episode 12x slower (19 s against 1.5 s, measured on 2 cores)
         torch.set_num_threads(1)
-        self.policy = Pi0Policy(checkpoint)
+        policy = Pi0Policy(checkpoint)
+        params = NodeParams.from_mapping(precision_mode="fp", actions_per_chunk=actions_per_chunk)
+        self.session = PolicySession.from_params(policy, policy.calibration, params)
         self.expert_share = expert_share
         self.actions_per_chunk = actions_per_chunk
-        self._queue: list[np.ndarray] = []
-        self._gripper: float | None = None
+        self._expert_steps = 0
 
     def reset(self) -> None:
         """Forget the chunk in progress (a new episode)."""
-        self.policy.reset()
-        self._queue = []
-        self._gripper = None
+        self.session.new_episode()
+        self._expert_steps = 0
 
     def act(
         self, obs: Observation, instruction: str, expert_action: np.ndarray, rng: np.random.Generator
     ) -> np.ndarray:
         """The action to execute now: the policy's next queued action, or the expert's for an expert chunk."""
-        if not self._queue:
-            if rng.random() < self.expert_share:
-                self._queue = [None] * self.actions_per_chunk
-            else:
-                chunk = self.policy.predict_action_chunk(
-                    PolicyObservation(obs.image, obs.joint_positions.astype(np.float32), instruction, obs.wrist_image)
-                )
-                # as the node's control loop executes it (contract default gripper_latch)
-                self._queue = list(latch_gripper(chunk[: self.actions_per_chunk], self._gripper))
-        action = self._queue.pop(0)
-        action = expert_action if action is None else action
-        self._gripper = float(action[GRIPPER_INDEX])
-        return action
+        if self._expert_steps == 0 and self.session.loop.queued == 0 and rng.random() < self.expert_share:
+            self._expert_steps = self.actions_per_chunk
+        if self._expert_steps:
+            self._expert_steps -= 1
+            self.session.executed(expert_action)
+            return expert_action
+
+        def observe() -> PolicyObservation:
+            return PolicyObservation.scene_and_wrist(
+                obs.image, obs.joint_positions.astype(np.float32), instruction, obs.wrist_image
+            )
+
+        tick, _ = self.session.step(observe)
+        assert tick.action is not None  # a chunk was just requested when the queue ran out
+        return tick.action
 
 
 def record_episode(

@@ -3,7 +3,7 @@
 In the demonstrations only the first steps of each episode (and of its transport) ask where the
 *named* object is; every later frame can be solved by following the gripper in the image. With
 1,400 episodes the policy memorises those few decisions instead of learning to find a colour
-(docs/BENCHMARKS.md, ninth attempt). The same holds for the transport: after the grasp, only a
+(docs/TRAINING_LOG.md). The same holds for the transport: after the grasp, only a
 few frames ask where the *named* hole is. A start frame costs one render plus a chunk of unrendered
 expert steps, so tens of thousands of layouts fit in minutes, as for the vision pretraining; a
 share of them first lets the expert grasp the named peg (unrendered), then carries it to the
@@ -47,7 +47,7 @@ def grasp_named_peg(env: PegInHoleEnv) -> bool:
     for _ in range(GRASP_STEPS):
         if env.held == target:
             return True
-        env.step(expert.act(), render=False)
+        env.advance(expert.act())
     return False
 
 
@@ -128,7 +128,7 @@ def record_start_frames(
         for k in range(chunk):
             actions[i, k] = expert.act()
             goals[i, k] = expert.goal
-            env.step(actions[i, k], render=False)
+            env.advance(actions[i, k])
     frames = Dataset(
         image=images,
         state=states,

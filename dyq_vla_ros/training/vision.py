@@ -1,7 +1,7 @@
 """Localisation pretraining of the vision tower on many rendered layouts, before flow matching.
 
 Trained from scratch on a few hundred demonstration layouts, the tiny vision tower memorises
-them instead of learning where things are (docs/BENCHMARKS.md, vision probe: 1.8 mm on training
+them instead of learning where things are (docs/TRAINING_LOG.md, vision probe: 1.8 mm on training
 scenes, 11 mm on new ones); on 20k layouts, read out per patch, it locates pegs and holes in
 new scenes to about 3 mm in ten CPU minutes. Layouts are cheap: one rendered first frame each.
 """
@@ -61,7 +61,7 @@ def move_tool(
     for _ in range(steps):
         delta = goal - env.tool_pose[:3, 3]
         turn = np.clip(yaw, -MAX_ROTATION, MAX_ROTATION)
-        env.step(np.array([*np.clip(delta, -MAX_TRANSLATION, MAX_TRANSLATION), 0.0, 0.0, turn, gripper]), render=False)
+        env.advance(np.array([*np.clip(delta, -MAX_TRANSLATION, MAX_TRANSLATION), 0.0, 0.0, turn, gripper]))
         yaw -= turn
 
 

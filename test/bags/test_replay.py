@@ -64,7 +64,9 @@ def test_output_keeps_the_inputs_and_adds_outputs(replayed):
 
 
 def test_missing_topic_error_lists_the_bags_topics(tmp_path):
-    with pytest.raises(BagError, match=r"has no topic /front/image; it has: .*/camera/image_raw"):
+    with pytest.raises(
+        BagError, match=r"has no topic /front/image for camera 'scene'.*--camera scene=TOPIC.*/camera/image_raw"
+    ):
         BagReplayer({}, image_topic="/front/image").run(FIXTURE, tmp_path / "out")
 
 

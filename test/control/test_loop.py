@@ -145,26 +145,26 @@ def test_new_episode_resets_to_16_bits_and_empties_the_queue():
 
 
 def test_initial_thresholds_come_from_a_calibrated_model_unless_disabled():
-    from dyq_vla_ros import contract
     from dyq_vla_ros.control import initial_thresholds, make_control_loop
     from dyq_vla_ros.dyq import Calibration, Thresholds
+    from dyq_vla_ros.params import NodeParams
 
-    params = {**contract.PARAMETER_DEFAULTS, "theta_2_4": 0.1, "theta_4_8": 0.2, "theta_fp": 0.7}
+    params = NodeParams.from_mapping(theta_2_4=0.1, theta_4_8=0.2, theta_fp=0.7)
     given = Thresholds(0.1, 0.2, 0.7)
     calibrated = Calibration(thresholds=Thresholds(0.05, 0.25, 0.45), allocation={"d_acc": 0.1})
     assert initial_thresholds(Calibration(thresholds=Thresholds(0.0, 0.0, 0.9)), params) == given  # defaults only
     assert initial_thresholds(calibrated, params) == Thresholds(0.05, 0.25, 0.45)
-    assert initial_thresholds(calibrated, {**params, "calibrated_thresholds": False}) == given
+    assert initial_thresholds(calibrated, params.replace(calibrated_thresholds=False)) == given
     assert make_control_loop(calibrated, params).controller.thresholds == Thresholds(0.05, 0.25, 0.45)
 
 
 def test_hardware_aware_widths_come_with_the_calibration_and_go_with_it():
-    from dyq_vla_ros import contract
     from dyq_vla_ros.control import make_control_loop
     from dyq_vla_ros.dyq import Calibration, Thresholds
+    from dyq_vla_ros.params import NodeParams
 
     aware = Calibration(thresholds=Thresholds(0.1, 0.5, 0.5), allowed_bits=(8, 16), allocation={"d_acc": 0.3})
-    params = {**contract.PARAMETER_DEFAULTS, "precision_mode": "dyq"}
+    params = NodeParams.from_mapping(precision_mode="dyq")
     assert make_control_loop(aware, params).controller.allowed_bits == (8, 16)
-    hand = make_control_loop(aware, {**params, "calibrated_thresholds": False}).controller
+    hand = make_control_loop(aware, params.replace(calibrated_thresholds=False)).controller
     assert hand.allowed_bits == (2, 4, 8, 16) and hand.thresholds == Thresholds(0.15, 0.3, 0.5)

@@ -57,9 +57,9 @@ def test_cli_refuses_to_calibrate_without_a_successful_rollout(tmp_path, capsys)
 def test_cli_writes_a_calibration_the_control_loop_uses(tmp_path):
     import json
 
-    from dyq_vla_ros import contract
     from dyq_vla_ros.control import initial_thresholds
     from dyq_vla_ros.dyq import Calibration
+    from dyq_vla_ros.params import NodeParams
 
     out, report = tmp_path / "cal.json", tmp_path / "report.json"
     argv = ["calibrate", "--episodes", "1", "--max-steps", "12", "--include-failures"]
@@ -69,4 +69,4 @@ def test_cli_writes_a_calibration_the_control_loop_uses(tmp_path):
     assert cal.thresholds_calibrated and cal.allocation["successful_only"] is False
     assert data["inferences"] >= 2 and set(data["expected_error"]) == {"2", "4", "8", "16"}
     assert cal.thresholds == Thresholds(**data["thresholds"]) and cal.allowed_bits == (2, 4, 8, 16)
-    assert initial_thresholds(cal, contract.PARAMETER_DEFAULTS) == cal.thresholds
+    assert initial_thresholds(cal, NodeParams.defaults()) == cal.thresholds

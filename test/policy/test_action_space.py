@@ -35,7 +35,7 @@ def test_a_distant_target_is_approached_at_the_step_limits_and_reached_in_the_si
     np.testing.assert_allclose(deltas[:, 5].sum(), 0.25, atol=1e-4)
     assert np.all(deltas[:, 6] == 1.0)
     for delta in deltas:
-        env.step(np.r_[delta[:6], -1.0], render=False)  # keep the gripper open: only the motion is checked
+        env.advance(np.r_[delta[:6], -1.0])  # keep the gripper open: only the motion is checked
     np.testing.assert_allclose(env.tool_pose[:3, 3], goal[:3], atol=2e-3)
     np.testing.assert_allclose(tool_target(env.tool_pose, 0.0)[3:6], goal[3:6], atol=0.02)
 

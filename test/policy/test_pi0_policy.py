@@ -31,14 +31,17 @@ def _obs(h=48, w=80, seed=0):
     """A random observation with both cameras (the embedded checkpoint takes the wrist camera too)."""
     rng = np.random.default_rng(seed)
     image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    return Observation(image, rng.normal(size=7).astype(np.float32), "put the red peg", image[::-1].copy())
+    return Observation.scene_and_wrist(
+        image, rng.normal(size=7).astype(np.float32), "put the red peg", image[::-1].copy()
+    )
 
 
 def test_embedded_checkpoint_is_the_trained_two_camera_model():
     policy = Pi0Policy()
     assert policy.processor.wrist and policy.processor.config.action_space == "tool_offset"
-    with pytest.raises(ObservationError, match="wrist-camera image"):
-        policy.predict_action_chunk(Observation(_obs().image, _obs().state, "put the red peg"))
+    scene_only = Observation.scene_and_wrist(_obs().images["scene"], _obs().state, "put the red peg")
+    with pytest.raises(ObservationError, match=r"camera\(s\) wrist"):
+        policy.predict_action_chunk(scene_only)
 
 
 def test_the_embedded_model_was_trained_on_the_4bit_grid_the_quantized_modes_hold():
@@ -114,15 +117,15 @@ def test_back_to_fp_reloads_exact_float_weights(policy):
 
 
 def test_bad_observations_raise_observation_error(policy):
-    image = _obs().image
+    image = _obs().images["scene"]
     with pytest.raises(ObservationError, match="state has 3 values"):
-        policy.predict_action_chunk(Observation(image, np.zeros(3), "x", image))
+        policy.predict_action_chunk(Observation.scene_and_wrist(image, np.zeros(3), "x", image))
     with pytest.raises(ObservationError, match="NaN"):
-        policy.predict_action_chunk(Observation(image, np.full(7, np.nan), "x", image))
+        policy.predict_action_chunk(Observation.scene_and_wrist(image, np.full(7, np.nan), "x", image))
     with pytest.raises(ObservationError, match="H x W x 3"):
-        policy.predict_action_chunk(Observation(np.zeros((8, 8), np.uint8), np.zeros(7), "x", image))
+        policy.predict_action_chunk(Observation.scene_and_wrist(np.zeros((8, 8), np.uint8), np.zeros(7), "x", image))
     with pytest.raises(ObservationError, match="H x W x 3"):
-        policy.predict_action_chunk(Observation(image, np.zeros(7), "x", np.zeros((8, 8), np.uint8)))
+        policy.predict_action_chunk(Observation.scene_and_wrist(image, np.zeros(7), "x", np.zeros((8, 8), np.uint8)))
 
 
 def test_tokenizer_maps_unknown_words_to_unk(policy):
@@ -137,7 +140,7 @@ def test_other_architecture_loads_through_the_same_code(tmp_path):
     arch = TinyPi0Architecture(image_size=32, patch_size=8, chunk_size=4, max_state_dim=6, max_action_dim=8)
     create_random_checkpoint(tmp_path / "ck", architecture=arch, state_dim=5, joint_names=(), calibration_chunks=2)
     p = Pi0Policy(tmp_path / "ck")
-    obs = Observation(np.zeros((20, 30, 3), np.uint8), np.zeros(5, np.float32), "pick up the cube")
+    obs = Observation.scene_and_wrist(np.zeros((20, 30, 3), np.uint8), np.zeros(5, np.float32), "pick up the cube")
     assert p.predict_action_chunk(obs).shape == (4, 7)
 
 
@@ -202,7 +205,7 @@ def test_bfloat16_model_runs_float_and_w4ax_modes_close_to_float32(random_model)
     from dyq_vla_ros.policy import Pi0PolicyConfig
 
     image = np.zeros((64, 64, 3), np.uint8)
-    obs = Observation(image, np.zeros(7, np.float32), "put the red peg into the blue hole", image)
+    obs = Observation.scene_and_wrist(image, np.zeros(7, np.float32), "put the red peg into the blue hole", image)
     reference = Pi0Policy(random_model).predict_action_chunk(obs)
     policy = Pi0Policy(random_model, Pi0PolicyConfig(dtype="bfloat16"))  # what device auto picks on CUDA
     assert policy.dtype == torch.bfloat16

@@ -19,7 +19,7 @@ def test_tool_features_are_the_simulated_tool_pose():
     env.reset(3)
     expert = ScriptedExpert(env)
     for _ in range(15):
-        env.step(expert.act(), render=False)
+        env.advance(expert.act())
     features = state_features(JOINTS_AND_TOOL, env.joint_positions())
     pose = env.tool_pose
     yaw = np.arctan2(pose[1, 0], pose[0, 0])

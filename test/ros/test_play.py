@@ -13,6 +13,7 @@ import numpy as np
 from dyq_vla_ros import contract
 from dyq_vla_ros.bags import read_messages
 from dyq_vla_ros.bags.replay import BagReplayer
+from dyq_vla_ros.params import NodeParams
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
 from dyq_vla_ros.sensors import image_to_rgb
 from dyq_vla_ros.types import PrecisionMode
@@ -71,11 +72,15 @@ def test_play_drives_the_live_node_like_the_offline_replay(tmp_path, spin, recor
 
     # The live node's first action is what the same policy predicts from one of the first frames
     # (which one depends on when the node's first tick fell), i.e. the same code path and numerics.
-    policy = Pi0Policy(config=Pi0PolicyConfig.from_params(PARAMS))  # the node's layers kept in float too
+    policy = Pi0Policy(
+        config=Pi0PolicyConfig.from_params(NodeParams.from_mapping(PARAMS))
+    )  # the node's layers kept in float too
     policy.set_precision(PrecisionMode.DYQ, 16)
     first = np.asarray(actions[0].data)
     candidates = []
     for rgb, q, instruction, wrist in _first_frames(3):
         policy.reset()
-        candidates.extend(policy.predict_action_chunk(Observation(rgb, q.astype(np.float32), instruction, wrist))[:3])
+        candidates.extend(
+            policy.predict_action_chunk(Observation.scene_and_wrist(rgb, q.astype(np.float32), instruction, wrist))[:3]
+        )
     assert min(np.abs(c - first).max() for c in candidates) < 1e-4

@@ -10,10 +10,11 @@ from std_msgs.msg import UInt8
 
 from dyq_vla_ros import contract
 from dyq_vla_ros.dyq import Thresholds
-from dyq_vla_ros.ros.synthetic_source import COARSE, FINE, SyntheticSource
+from dyq_vla_ros.ros.harness.synthetic_source import COARSE, FINE, SyntheticSource
 from dyq_vla_ros.types import ACTION_NAMES, BIT_WIDTHS
 
 RATE_HZ = 20.0
+WAITING_FOR_WRIST = "no image from camera 'wrist' (/camera/wrist/image_raw) received"
 
 
 @pytest.fixture
@@ -221,7 +222,9 @@ def test_a_wrist_camera_checkpoint_holds_until_wrist_images_arrive(
     model = create_random_checkpoint(tmp_path / "wrist", architecture=arch, cameras=("scene", "wrist"))
     start_node(control_rate_hz=RATE_HZ, model_path=str(model), precision_mode="fp")
     spin.until(
-        lambda: node_api.statuses() and "no wrist image" in node_api.statuses()[-1].message, 90, "waiting for wrist"
+        lambda: node_api.statuses() and WAITING_FOR_WRIST in node_api.statuses()[-1].message,
+        90,
+        "waiting for wrist",
     )
     assert not recorder.values(contract.TOPIC_ACTION)  # scene camera and joints alone command nothing
     wrist = rclpy.create_node("wrist_camera")

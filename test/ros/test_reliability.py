@@ -20,8 +20,8 @@ from std_msgs.msg import String
 from dyq_vla_ros import contract
 from dyq_vla_ros.policy import DEFAULT_JOINT_NAMES, EMBEDDED_MODEL_DIR
 from dyq_vla_ros.ros.conversions import rgb_to_image
+from dyq_vla_ros.ros.harness.synthetic_source import SyntheticSource
 from dyq_vla_ros.ros.qos import INSTRUCTION_QOS, SENSOR_QOS
-from dyq_vla_ros.ros.synthetic_source import SyntheticSource
 
 RATE_HZ = 20.0
 LOW = [-0.01] * 6 + [-1.0]

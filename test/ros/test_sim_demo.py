@@ -9,7 +9,7 @@ from std_msgs.msg import Float32MultiArray, String
 
 from dyq_vla_ros import contract
 from dyq_vla_ros.bags import read_messages
-from dyq_vla_ros.ros.demo import run_demo
+from dyq_vla_ros.ros.harness.demo import run_demo
 from dyq_vla_ros.ros.qos import COMMAND_QOS, SENSOR_QOS
 from dyq_vla_ros.ros.sim_robot_node import RESULT_QOS
 from dyq_vla_ros.sim import JOINT_NAMES

@@ -100,11 +100,11 @@ def _carry_to_alignment(env, offset_xy):
             break
         if expert.phase in ("align", "insert"):  # the expert's funnel would already descend: stay at hover
             action[2] = hover - bottom
-        env.step(action, render=False)
+        env.advance(action)
     for _ in range(3):
-        env.step(np.array([offset_xy[0] / 3, offset_xy[1] / 3, 0, 0, 0, 0, 1]), render=False)
+        env.advance(np.array([offset_xy[0] / 3, offset_xy[1] / 3, 0, 0, 0, 0, 1]))
     for _ in range(20):
-        env.step(np.array([0, 0, -0.004, 0, 0, 0, 1]), render=False)
+        env.advance(np.array([0, 0, -0.004, 0, 0, 0, 1]))
 
 
 def test_misaligned_peg_cannot_enter_the_hole(env):
@@ -120,14 +120,14 @@ def test_peg_pressed_onto_a_block_top_can_still_be_lifted_and_slid(env, push):
     env.reset(eval_seeds(1)[0])
     _carry_to_alignment(env, (0.015, 0.0))  # resting on the top, 15 mm off
     for _ in range(5):  # a policy's coarse push down sinks the peg slightly into the top
-        env.step(np.array([0, 0, -push, 0, 0, 0, 1]), render=False)
+        env.advance(np.array([0, 0, -push, 0, 0, 0, 1]))
     peg = env.scene.pegs[env.held]
     start = peg.pos.copy()
     assert start[2] >= BLOCK_HEIGHT - 1e-3
-    env.step(np.array([-0.004, 0, 0, 0, 0, 0, 1]), render=False)
+    env.advance(np.array([-0.004, 0, 0, 0, 0, 0, 1]))
     assert np.linalg.norm(peg.pos[:2] - start[:2]) > 0.003  # slides on the top
     for _ in range(5):
-        env.step(np.array([0, 0, 0.004, 0, 0, 0, 1]), render=False)
+        env.advance(np.array([0, 0, 0.004, 0, 0, 0, 1]))
     assert peg.pos[2] > start[2] + 0.015  # lifts off
 
 

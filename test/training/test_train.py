@@ -8,7 +8,8 @@ import pytest
 from dyq_vla_ros.policy import Observation, Pi0Policy
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.training import DataConfig, TrainConfig, generate_dataset, train
-from dyq_vla_ros.training.train import LOSS_PLOT, lr_at
+from dyq_vla_ros.training.config import lr_at
+from dyq_vla_ros.training.train import LOSS_PLOT
 
 ARCH = TinyPi0Architecture(
     image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, head_dim=16, max_state_dim=16
@@ -40,7 +41,9 @@ def test_checkpoint_loads_and_predicts_in_robot_units(trained):
     assert policy.processor.config.state_features == "joints+tool" and policy.state_dim == 7
     assert policy.calibration.joint_state.speed_p95 != 1.0  # priors measured on the demonstrations
     chunk = policy.predict_action_chunk(
-        Observation(np.zeros((128, 128, 3), np.uint8), np.zeros(7, np.float32), "put the red peg into the blue hole")
+        Observation.scene_and_wrist(
+            np.zeros((128, 128, 3), np.uint8), np.zeros(7, np.float32), "put the red peg into the blue hole"
+        )
     )
     assert chunk.shape == (10, 7) and np.all(np.isfinite(chunk))
     # tool targets by default, turned into contract deltas within the per-step limits
@@ -54,7 +57,7 @@ def test_delta_action_space_still_trains_on_the_deltas(trained, tmp_path):
     result = train(data, tmp_path, delta, progress=False)
     policy = Pi0Policy(tmp_path)
     assert result.steps == 20 and policy.processor.config.action_space == "delta"
-    np.testing.assert_allclose(policy.processor.config.action_mean[:3], [0, 0, 0], atol=0.02)  # deltas, not poses
+    np.testing.assert_allclose(policy.processor.spec.action_norm.first[:3], [0, 0, 0], atol=0.02)  # deltas, not poses
 
 
 def test_a_finished_run_resumes_without_more_steps(trained):
@@ -92,7 +95,7 @@ def test_a_time_limit_anneals_the_learning_rate_by_the_deadline():
 def test_random_shift_moves_content_within_the_padding():
     import torch
 
-    from dyq_vla_ros.training.train import random_shift
+    from dyq_vla_ros.training.batches import random_shift
 
     images = torch.zeros(64, 3, 16, 16)
     images[:, :, 8, 8] = 1.0  # one bright pixel
@@ -206,14 +209,14 @@ def test_wrist_camera_data_trains_a_two_camera_tool_offset_policy(trained, tmp_p
     result = train(data, tmp_path / "ckpt", offset, progress=False)
     assert result.steps == 10 and np.all(np.isfinite(result.losses))
     policy = Pi0Policy(tmp_path / "ckpt")
-    assert policy.processor.config.cameras == ["scene", "wrist"]
+    assert policy.processor.cameras == ("scene", "wrist")
     assert policy.processor.config.action_space == "tool_offset" and policy.processor.config.offset_scale == 0.01
     obs = env.observe()
     state = obs.joint_positions.astype(np.float32)
     instruction = "put the red peg into the blue hole"
     with pytest.raises(ObservationError, match="wrist"):
-        policy.predict_action_chunk(Observation(obs.image, state, instruction))
-    chunk = policy.predict_action_chunk(Observation(obs.image, state, instruction, obs.wrist_image))
+        policy.predict_action_chunk(Observation.scene_and_wrist(obs.image, state, instruction))
+    chunk = policy.predict_action_chunk(Observation.scene_and_wrist(obs.image, state, instruction, obs.wrist_image))
     assert chunk.shape == (10, 7) and np.all(np.linalg.norm(chunk[:, :3], axis=1) <= 0.02 + 1e-6)
     evaluator = ClosedLoopEvaluator({"model_path": str(tmp_path / "ckpt")}, sim_config=SimConfig(max_steps=10))
     assert evaluator.env.config.wrist_camera  # the evaluator renders what the checkpoint needs
@@ -263,7 +266,7 @@ def test_quantization_aware_training_saves_the_weights_the_w4_layers_hold(traine
     def chunks(path):
         policy = Pi0Policy(path, Pi0PolicyConfig(group_size=16, backend="reference"))
         instruction = "put the red peg into the blue hole"
-        obs = Observation(np.zeros((32, 32, 3), np.uint8), np.zeros(7, np.float32), instruction)
+        obs = Observation.scene_and_wrist(np.zeros((32, 32, 3), np.uint8), np.zeros(7, np.float32), instruction)
         fp = policy.predict_action_chunk(obs)
         policy.set_precision(PrecisionMode.W4A16, 16)
         policy.reset()

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from dyq_vla_ros import contract
 from dyq_vla_ros.bags import BagRecorder
 from dyq_vla_ros.ros.bag_recorder import TopicRecorder
-from dyq_vla_ros.ros.processes import start_node, stop
+from dyq_vla_ros.ros.harness.processes import start_node, stop
 from dyq_vla_ros.ros.qos import COMMAND_QOS
 from dyq_vla_ros.ros.sim_robot_node import RESULT_QOS
 from dyq_vla_ros.types import BIT_WIDTHS

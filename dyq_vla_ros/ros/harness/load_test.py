@@ -18,7 +18,7 @@ from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float32MultiArray
 
 from dyq_vla_ros import contract
-from dyq_vla_ros.ros.processes import start_module, start_node, stop
+from dyq_vla_ros.ros.harness.processes import start_module, start_node, stop
 from dyq_vla_ros.ros.qos import COMMAND_QOS
 
 
@@ -70,7 +70,7 @@ def run_load_test(
             executor.spin_once(timeout_sec=0.05)
         warmup_s = 10.0
         source = start_module(
-            "dyq_vla_ros.ros.synthetic_source",
+            "dyq_vla_ros.ros.harness.synthetic_source",
             ["--image-hz", str(camera_hz), "--joint-hz", str(joint_hz),
              "--image-size", f"{image_size[0]}x{image_size[1]}", "--duration", str(duration_s + warmup_s)],
             stdout=subprocess.PIPE,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -89,7 +90,7 @@ class SyntheticSource(Node):
         node_name: str = "dyq_vla_synthetic_source",
         image_format: str = "raw",
         wrist: bool = True,
-        **node_kwargs: object,
+        **node_kwargs: Any,
     ) -> None:
         super().__init__(node_name, **node_kwargs)
         self.instruction = instruction
