@@ -80,10 +80,10 @@ class BagReplayer:
         self.camera_topics = {name: contract.camera_topic(name, given) for name in self.policy.processor.cameras}
         self.summary = ReplaySummary()
 
-    def _resolve_topics(self, in_bag: Path) -> dict[str, str]:
-        """Bag topic -> checkpoint camera, taking a camera's /compressed twin where its raw topic is absent."""
+    def _resolve_topics(self, in_bag: Path) -> dict[str, list[str]]:
+        """Bag topic -> the cameras it feeds (a camera's /compressed twin where its raw topic is absent)."""
         topics = bag_topics(in_bag)
-        by_topic = {}
+        by_topic: dict[str, list[str]] = {}
         for name, topic in self.camera_topics.items():
             found = topic if topic in topics else f"{topic}/compressed"
             if found not in topics:
@@ -91,7 +91,7 @@ class BagReplayer:
                     f"bag {in_bag} has no topic {topic} for camera {name!r} (nor {topic}/compressed); name its "
                     f"topic with --camera {name}=TOPIC; the bag has: {', '.join(sorted(topics))}"
                 )
-            by_topic[found] = name
+            by_topic.setdefault(found, []).append(name)
             self.summary.cameras[name] = found
         if self.joint_topic not in topics:
             raise BagError(f"bag {in_bag} has no topic {self.joint_topic}; it has: {', '.join(sorted(topics))}")
@@ -106,6 +106,7 @@ class BagReplayer:
         self._instruction = self.instruction_override
         self._frames: dict[str, _Frame] = {}
         self._joint: _Joint | None = None
+        self._state_joints: list[str] = []
         self._pending: Chunk | None = None
         self._last_diag = -(10**18)
         next_tick: int | None = None
@@ -129,15 +130,17 @@ class BagReplayer:
     def _take(self, topic: str, msgtype: str, raw: bytes, t: int) -> None:
         """Update the latest inputs with one recorded message."""
         if topic in self._by_topic:
-            self._frames[self._by_topic[topic]] = (t, (msgtype, raw))
+            for name in self._by_topic[topic]:
+                self._frames[name] = (t, (msgtype, raw))
         elif topic == self.joint_topic:
             msg: Any = TYPESTORE.deserialize_cdr(raw, msgtype)
             try:
-                q, _ = joint_positions(msg, self.joint_names, self.policy.state_dim)
+                q, used = joint_positions(msg, self.joint_names, self.policy.state_dim)
             except ConversionError:
                 self.summary.rejected_joint_states += 1
                 return
             self._joint = (t, q, stamp_to_seconds(msg.header.stamp) or t * 1e-9)
+            self._state_joints = used
         elif topic == contract.TOPIC_INSTRUCTION and not self.instruction_override:
             text = str(getattr(TYPESTORE.deserialize_cdr(raw, msgtype), "data", "")).strip()
             if text:
@@ -186,7 +189,7 @@ class BagReplayer:
         if not self.session.loop.joint_commands:
             out.write_message(contract.TOPIC_ACTION, action_msg(action), t)
             return
-        names = [n for n in self.params.command_joint_names if n] or self.joint_names[: len(action)]
+        names = [n for n in self.params.command_joint_names if n] or self._state_joints[: len(action)]
         out.write_message(contract.TOPIC_JOINT_COMMAND, joint_command_msg(action), t)
         positions = [action, *self.session.loop.remaining()]
         trajectory = joint_trajectory_msg(positions, names, self.params.control_period_s, t)

@@ -22,6 +22,7 @@ def closed_loop_options(cmd: argparse.ArgumentParser, episodes: int | None, seed
         cmd.add_argument("--seed-start", type=int, default=0, help=f"offset into the {seeds} seeds")
     cmd.add_argument("--model-path", default="", help="checkpoint directory (default: embedded)")
     cmd.add_argument("--device", default="auto", choices=DEVICES)
+    cmd.add_argument("--tokenizer-path", default="", help="a local tokenizer for checkpoints that name a hub one")
     cmd.add_argument("--actions-per-chunk", type=int, default=None, help="default: the node parameter's")
     cmd.add_argument("--max-steps", type=int, default=200, help="episode time-out in simulator steps")
     cmd.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -38,7 +39,11 @@ def evaluator(args: argparse.Namespace) -> ClosedLoopEvaluator:
     from dyq_vla_ros.sim import SimConfig
 
     set_threads(args.threads)
-    params: dict[str, object] = {"device": args.device, "model_path": args.model_path}
+    params: dict[str, object] = {
+        "device": args.device,
+        "model_path": args.model_path,
+        "tokenizer_path": args.tokenizer_path,
+    }
     if args.actions_per_chunk is not None:
         params["actions_per_chunk"] = args.actions_per_chunk
     return ClosedLoopEvaluator(

@@ -23,6 +23,8 @@ PROCESSOR_CONFIG_FILE = "processor_config.json"
 PREPROCESSOR_CONFIG_FILE = "preprocessor_config.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 TOKENIZER_FILE = "tokenizer.json"
+PROMPT_LENGTH = 48
+"""PI0Processor's text default: the whole prompt right-padded to 48 tokens (not saved with it)."""
 EPS = 1e-8
 """PI0Processor's: state = (x - mean) / (std + 1e-8)."""
 
@@ -94,7 +96,12 @@ def transformers_spec(directory: Path, model_config: object) -> tuple[ProcessorS
             image=ImageSpec(size, Resize.PAD_BOTTOM_RIGHT, mean, std),  # type: ignore[arg-type]
             image_tokens=tokens,
             image_token_id=model_config.vlm_config.image_token_id,  # type: ignore[attr-defined]
-            text=TextSpec(bos_id=int(tokenizer.token_to_id(bos)), pad_id=int(tokenizer.token_to_id(pad)), suffix="\n"),
+            text=TextSpec(
+                bos_id=int(tokenizer.token_to_id(bos)),
+                pad_id=int(tokenizer.token_to_id(pad)),
+                suffix="\n",
+                pad_total=PROMPT_LENGTH,
+            ),
             state_dim=len(state_mean),
             state_norm=Normalizer.from_stats(
                 NormMode.MEAN_STD, {"mean": state_mean, "std": state_std}, eps=EPS, what=str(path)

@@ -42,6 +42,8 @@ class TextSpec:
     """Text tokens including <bos>, truncated and right-padded to this length; None: as long as it is."""
     suffix: str = ""
     """Appended to the instruction before tokenising (PI0's prompts end in a newline)."""
+    pad_total: int | None = None
+    """Right-pad the whole sequence, image tokens included, to this length, never truncating (PI0Processor's 48)."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,8 @@ class Pi0Processor:
             ids = ids[: text.length]
             pad = text.length - len(ids)
         image_tokens = self.image_tokens * len(self.spec.cameras)
+        if text.pad_total is not None:
+            pad = max(pad, text.pad_total - image_tokens - len(ids))
         full = [self.image_token_id] * image_tokens + ids + [text.pad_id] * pad
         mask = [1] * (image_tokens + len(ids)) + [0] * pad
         return torch.tensor(full, dtype=torch.long), torch.tensor(mask, dtype=torch.long)

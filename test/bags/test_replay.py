@@ -140,3 +140,71 @@ def test_a_wrist_camera_checkpoint_replays_bags_with_the_wrist_topic_only(tmp_pa
     scene_only = record_sim_bag(tmp_path / "scene_only", [1000000], image_size=32, wrist=False)
     with pytest.raises(BagError, match="has no topic /camera/wrist/image_raw"):
         BagReplayer({"model_path": str(model)}).run(scene_only, tmp_path / "out2")
+
+
+def _renamed(tmp_path: Path, renames: dict[str, str]) -> Path:
+    """The fixture with some topics recorded under other names (another robot's cameras)."""
+    out = tmp_path / "renamed"
+    with BagRecorder(out) as bag:
+        for topic, msgtype, t, raw in read_raw(FIXTURE):
+            bag.write(renames.get(topic, topic), msgtype, raw, t)
+    return out
+
+
+def _actions(bag: Path) -> list[list[float]]:
+    return [list(m.data) for _, _, m in read_messages(bag, [contract.TOPIC_ACTION])]
+
+
+def test_camera_option_names_the_topic_of_a_camera(tmp_path):
+    bag = _renamed(tmp_path, {contract.TOPIC_WRIST_IMAGE: "/gripper_cam/color"})
+    with pytest.raises(BagError, match=r"no topic /camera/wrist/image_raw for camera 'wrist'.*--camera wrist=TOPIC"):
+        BagReplayer({}).run(bag, tmp_path / "refused")
+    summary = BagReplayer({}, cameras={"wrist": "/gripper_cam/color"}).run(bag, tmp_path / "remapped")
+    assert summary.cameras == {"scene": contract.TOPIC_IMAGE, "wrist": "/gripper_cam/color"}
+    BagReplayer({}).run(FIXTURE, tmp_path / "original")
+    assert _actions(tmp_path / "remapped") == _actions(tmp_path / "original")  # the same frames, renamed
+
+
+def test_the_cli_takes_camera_options(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    bag = _renamed(tmp_path, {contract.TOPIC_WRIST_IMAGE: "/gripper_cam/color"})
+    command = [sys.executable, "-m", "dyq_vla_ros.cli", "replay", str(bag), str(tmp_path / "out")]
+    result = subprocess.run([*command, "--camera", "wrist=/gripper_cam/color"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["cameras"]["wrist"] == "/gripper_cam/color"
+    bad = subprocess.run([*command, "--camera", "wrist"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "must be NAME=/topic" in bad.stderr
+
+
+def test_a_three_camera_checkpoint_replays_with_a_camera_mapped(tmp_path):
+    from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
+    from dyq_vla_ros.policy.embedded import create_random_checkpoint
+
+    arch = TinyPi0Architecture(image_size=32, patch_size=8, num_layers=1, vision_layers=1)
+    model = create_random_checkpoint(tmp_path / "three", architecture=arch, cameras=("scene", "wrist", "side"))
+    summary = BagReplayer({"model_path": str(model), "camera_topics": ["side=/camera/image_raw"]}).run(
+        FIXTURE, tmp_path / "out"
+    )
+    assert summary.cameras["side"] == contract.TOPIC_IMAGE and summary.actions > 50
+
+
+def test_a_joint_position_checkpoint_replays_into_joint_commands(tmp_path):
+    from factories import make_transformers_checkpoint
+
+    model, _ = make_transformers_checkpoint(tmp_path / "tf", state_dim=7, action_dim=5)
+    summary = BagReplayer({"model_path": str(model)}).run(FIXTURE, tmp_path / "out")
+    topics = bag_topics(tmp_path / "out")
+    assert contract.TOPIC_JOINT_TRAJECTORY in topics and contract.TOPIC_ACTION not in topics
+    commands = [m.data for _, _, m in read_messages(tmp_path / "out", [contract.TOPIC_JOINT_COMMAND])]
+    assert len(commands) == summary.actions > 50 and all(len(c) == 5 for c in commands)
+    trajectory = next(m for _, _, m in read_messages(tmp_path / "out", [contract.TOPIC_JOINT_TRAJECTORY]))
+    assert list(trajectory.joint_names) == [n for n in bag_joint_names()[:5]]
+    np.testing.assert_allclose(trajectory.points[0].positions, commands[0])
+
+
+def bag_joint_names() -> list[str]:
+    """The joint names in the fixture's joint states."""
+    return list(next(m for _, _, m in read_messages(FIXTURE, [contract.TOPIC_JOINT_STATES])).name)

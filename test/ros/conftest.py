@@ -19,7 +19,8 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from std_msgs.msg import Float32, Float32MultiArray, UInt8
+from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, UInt8
+from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
 from dyq_vla_ros import contract
@@ -70,6 +71,8 @@ class Recorder(Node):
             (contract.TOPIC_TWIST, TwistStamped),
             (contract.TOPIC_GRIPPER, Float32),
             (contract.TOPIC_MARKERS, MarkerArray),
+            (contract.TOPIC_JOINT_TRAJECTORY, JointTrajectory),
+            (contract.TOPIC_JOINT_COMMAND, Float64MultiArray),
         )
         for topic, msg_type in topics:
             self.create_subscription(msg_type, topic, self._store(topic), COMMAND_QOS)

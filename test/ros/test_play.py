@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dyq_vla_ros import contract
 from dyq_vla_ros.bags import read_messages
@@ -84,3 +85,46 @@ def test_play_drives_the_live_node_like_the_offline_replay(tmp_path, spin, recor
             policy.predict_action_chunk(Observation.scene_and_wrist(rgb, q.astype(np.float32), instruction, wrist))[:3]
         )
     assert min(np.abs(c - first).max() for c in candidates) < 1e-4
+
+
+def _play(*args: str) -> None:
+    player = subprocess.Popen([sys.executable, "-m", "dyq_vla_ros.cli", "play", *args, "--wait", "60"])
+    return player
+
+
+def _wait(player, spin) -> None:
+    try:
+        deadline = time.monotonic() + 120
+        while player.poll() is None and time.monotonic() < deadline:
+            spin.for_(0.1)
+        assert player.returncode == 0
+        spin.for_(1.5)
+    finally:
+        if player.poll() is None:
+            player.kill()
+
+
+def test_play_with_clock_drives_a_sim_time_node_on_the_bags_time(spin, recorder, start_node, node_api):
+    start_node(**PARAMS, use_sim_time="true", action_min=f"{WIDE}", action_max=f"{[-v for v in WIDE]}")
+    # no status before /clock runs (the diagnostics timer is on sim time too); the player waits for the node
+    _wait(_play(str(FIXTURE), "--clock", "--rate", "2.0"), spin)
+    stamps = np.array(
+        [t.header.stamp.sec + t.header.stamp.nanosec * 1e-9 for t in recorder.values(contract.TOPIC_TWIST)]
+    )
+    assert len(stamps) >= 40  # most of the 7.3 s episode at 10 Hz of bag time, though played in half the time
+    assert np.all((stamps >= 1.0) & (stamps <= 8.4))  # the bag's timeline (it starts at 1 s), not the wall clock
+    assert float(np.median(np.diff(stamps))) == pytest.approx(0.1, abs=0.02)  # one tick per 0.1 s of bag time
+
+
+def test_play_publishes_a_recorded_camera_under_the_checkpoints_topic(tmp_path, spin, recorder, start_node, node_api):
+    from dyq_vla_ros.bags import BagRecorder
+    from dyq_vla_ros.bags.read import read_raw
+
+    bag = tmp_path / "renamed"
+    with BagRecorder(bag) as out:
+        for topic, msgtype, t, raw in read_raw(FIXTURE):
+            out.write("/gripper_cam/color" if topic == contract.TOPIC_WRIST_IMAGE else topic, msgtype, raw, t)
+    start_node(**PARAMS)
+    spin.until(lambda: node_api.statuses(), node_api.startup_s, "the node to come up")
+    _wait(_play(str(bag), "--camera", "wrist=/gripper_cam/color"), spin)
+    assert len(recorder.values(contract.TOPIC_ACTION)) >= 40  # the wrist camera arrived on its topic

@@ -17,9 +17,9 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
 from dyq_vla_ros import contract
-from dyq_vla_ros.policy.embedded import DEFAULT_JOINT_NAMES
 from dyq_vla_ros.ros.conversions import rgb_to_image
 from dyq_vla_ros.ros.qos import INSTRUCTION_QOS, SENSOR_QOS
+from dyq_vla_ros.types import SIM_JOINT_NAMES as DEFAULT_JOINT_NAMES
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ class SyntheticSource(Node):
         node_name: str = "dyq_vla_synthetic_source",
         image_format: str = "raw",
         wrist: bool = True,
+        cameras: Sequence[str] = (),
         **node_kwargs: Any,
     ) -> None:
         super().__init__(node_name, **node_kwargs)
@@ -106,6 +107,9 @@ class SyntheticSource(Node):
         else:
             self._image_pub = self.create_publisher(CompressedImage, contract.TOPIC_IMAGE_COMPRESSED, SENSOR_QOS)
         self._wrist_pub = self.create_publisher(Image, contract.TOPIC_WRIST_IMAGE, SENSOR_QOS) if wrist else None
+        self._camera_pubs = [
+            self.create_publisher(Image, contract.camera_topic(name), SENSOR_QOS) for name in cameras
+        ]  # further cameras, each on its default topic
         self._joint_pub = self.create_publisher(JointState, contract.TOPIC_JOINT_STATES, SENSOR_QOS)
         self._instruction_pub = self.create_publisher(String, contract.TOPIC_INSTRUCTION, INSTRUCTION_QOS)
         self.create_timer(1.0 / image_rate_hz, self._publish_image)
@@ -162,6 +166,8 @@ class SyntheticSource(Node):
             self._image_pub.publish(msg)
         if self._wrist_pub is not None:  # the same moving square, seen from the wrist
             self._wrist_pub.publish(rgb_to_image(np.ascontiguousarray(img[::-1, ::-1]), stamp=stamp))
+        for i, pub in enumerate(self._camera_pubs):
+            pub.publish(rgb_to_image(np.ascontiguousarray(np.roll(img, 8 * (i + 1), axis=1)), stamp=stamp))
         self.published["images"] += 1
 
 
