@@ -105,3 +105,24 @@ def test_the_embedded_model_grasps_carries_and_inserts_on_held_out_seeds(mode):
         assert evaluator.policy.calibration.allowed_bits == (8, 16)
         bits = {b for e in episodes for b in e.inference_bits}
         assert bits == {8, 16}, bits
+
+
+def test_a_joint_position_checkpoint_drives_the_simulator_by_joint_commands(tmp_path):
+    import numpy as np
+    from factories import make_transformers_checkpoint
+
+    model, _ = make_transformers_checkpoint(tmp_path / "tf", state_dim=7, action_dim=7)  # six joints and the gripper
+    evaluator = ClosedLoopEvaluator({"model_path": str(model)}, sim_config=SimConfig(max_steps=8))
+    assert evaluator.policy.predicts_joint_positions
+    start = evaluator.env.reset(1_000_000).joint_positions.copy()
+    target = start.copy()
+    target[5] += 0.05  # turn the wrist a little, gripper open: reachable in one rate-limited step
+    chunks = []
+
+    def predict(request, obs):
+        chunks.append(evaluator.policy.predict_action_chunk(obs))  # the checkpoint's own inference still runs
+        return np.tile(target, (evaluator.policy.chunk_size, 1))
+
+    result = evaluator.run_episode(1_000_000, PrecisionMode.W4A8, predict=predict)
+    assert result.steps == 8 and chunks and all(c.shape == (6, 7) for c in chunks)
+    np.testing.assert_allclose(evaluator.env.joint_positions()[:6], target[:6], atol=1e-9)
