@@ -1,4 +1,4 @@
-"""Test-run isolation: own ROS domain, localhost-only discovery, no model hub."""
+"""Test-run isolation: localhost-only discovery, no model hub, the shared checkpoint factories on the path."""
 
 import os
 import sys
@@ -7,7 +7,6 @@ from pathlib import Path
 # the tests share checkpoint factories (test/factories.py)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-# Set before anything imports rclpy, and inherited by the node processes the tests start.
-os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 100)
+# Each test module that uses DDS gets a domain of its own (test/ros/conftest.py); discovery stays on localhost.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["HF_HUB_OFFLINE"] = "1"

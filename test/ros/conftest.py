@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
-import sys
 import time
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,22 +25,43 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
 from dyq_vla_ros import contract
+from dyq_vla_ros.ros.harness.processes import start_module
 from dyq_vla_ros.ros.qos import COMMAND_QOS
 
+DOMAINS = 200
+"""Domain ids tests use: 1..200 (Fast DDS accepts up to 232)."""
 STARTUP_S = 90.0
 """Time allowed for a node process to import torch and transformers on a busy 2-core machine."""
 
 
-class NodeProcess:
-    """A node started as its own process, as `ros2 run` would."""
+def module_domain(module: str) -> int:
+    """A DDS domain for one test module of this run: apart from other modules, other runs and the caller's own."""
+    caller = os.environ.get("ROS_DOMAIN_ID")
+    digest = zlib.crc32(f"{os.getpid()}:{module}".encode())
+    domain = 1 + digest % DOMAINS
+    if caller is not None and caller.isdigit() and int(caller) == domain:
+        domain = 1 + (domain % DOMAINS)
+    return domain
 
-    def __init__(self, params: dict[str, object], log_path: Path, module: str = "dyq_vla_ros.ros.dyq_vla_node") -> None:
-        args = [sys.executable, "-m", module, "--ros-args"]
+
+class NodeProcess:
+    """A node started as its own process, as `ros2 run` would, in the test module's domain; it dies with the run."""
+
+    def __init__(
+        self,
+        params: dict[str, object],
+        log_path: Path,
+        module: str = "dyq_vla_ros.ros.dyq_vla_node",
+        *,
+        domain: int,
+    ) -> None:
+        args = ["--ros-args"]
         for key, value in params.items():
             args += ["-p", f"{key}:={value}"]
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "ROS_DOMAIN_ID": str(domain)}
+        self.proc = start_module(module, args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def log(self) -> str:
         """Everything the node printed so far."""
@@ -95,9 +117,22 @@ class Recorder(Node):
         self.msgs.clear()
 
 
-@pytest.fixture(scope="session")
-def ros():
-    rclpy.init()
+@pytest.fixture(scope="module", autouse=True)
+def domain(request) -> int:
+    """This module's DDS domain (also in ROS_DOMAIN_ID while its tests run, for the processes they start)."""
+    value = module_domain(request.module.__name__)
+    previous = os.environ.get("ROS_DOMAIN_ID")
+    os.environ["ROS_DOMAIN_ID"] = str(value)
+    yield value
+    if previous is None:
+        os.environ.pop("ROS_DOMAIN_ID", None)
+    else:
+        os.environ["ROS_DOMAIN_ID"] = previous
+
+
+@pytest.fixture(scope="module")
+def ros(domain):
+    rclpy.init(domain_id=domain)
     yield
     rclpy.try_shutdown()
 
@@ -113,11 +148,11 @@ def executor(ros):
 
 
 @pytest.fixture
-def node_processes(tmp_path, request):
+def node_processes(tmp_path, request, domain):
     procs: list[NodeProcess] = []
 
     def start(module: str, params: dict[str, object]) -> NodeProcess:
-        proc = NodeProcess(params, tmp_path / f"node{len(procs)}.log", module)
+        proc = NodeProcess(params, tmp_path / f"node{len(procs)}.log", module, domain=domain)
         procs.append(proc)
         return proc
 
