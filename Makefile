@@ -17,13 +17,13 @@ export HF_HUB_OFFLINE ?= 1
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py setup.cfg Makefile dyq_vla_ros/quant/csrc/w4ax_cpu.cpp
+$(VENV)/.installed: setup.py setup.cfg Makefile $(wildcard dyq_vla_ros/quant/csrc/*)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, so that nothing later pulls a multi-GB CUDA build
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet $(ROS_WHEELS)
-	# no build isolation: the AVX2 kernels compile against the torch installed above
+	# no build isolation: the C++ kernels compile against the torch installed above
 	$(PY) -m pip install --quiet setuptools wheel
 	$(PY) -m pip install --quiet --no-build-isolation -e .
 	touch $@

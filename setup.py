@@ -11,12 +11,16 @@ PACKAGE = "dyq_vla_ros"
 
 
 def _extensions() -> tuple[dict, list]:
-    """The optional AVX2 W4AX kernels: built on x86-64 when torch is importable at build time.
+    """The optional W4AX C++ kernels: built on x86-64 and aarch64 when torch is importable at build time.
 
-    Without them (aarch64, no compiler, DYQ_VLA_NO_EXTENSION=1) the package still works on the
-    portable torch path; `dyq-vla bench` reports which backend ran.
+    One shared object holds every path of the architecture (x86-64: AVX-512 VNNI, AVX-VNNI, AVX2;
+    aarch64: NEON dotprod, NEON), each in its own target region; no global -m flags, so nothing
+    beyond the base ISA runs before the dispatch has checked the CPU. Without them (another
+    architecture, no compiler, DYQ_VLA_NO_EXTENSION=1) the package still works on the portable torch
+    path; `dyq-vla bench` reports which backend ran.
     """
-    if os.environ.get("DYQ_VLA_NO_EXTENSION") or platform.machine().lower() not in ("x86_64", "amd64"):
+    machine = platform.machine().lower()
+    if os.environ.get("DYQ_VLA_NO_EXTENSION") or machine not in ("x86_64", "amd64", "aarch64", "arm64"):
         return {}, []
     try:
         from torch.utils.cpp_extension import BuildExtension, CppExtension
@@ -24,10 +28,12 @@ def _extensions() -> tuple[dict, list]:
         return {}, []
     ext = CppExtension(
         f"{PACKAGE}.quant._w4ax_cpu",
-        [f"{PACKAGE}/quant/csrc/w4ax_cpu.cpp"],
-        # -fopenmp: at::parallel_for is OpenMP in torch's CPU builds; without it the kernels run on one thread
-        extra_compile_args=["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp"],
+        sorted(glob(f"{PACKAGE}/quant/csrc/w4ax_*.cpp")),
+        # -fopenmp: at::parallel_for is OpenMP in torch's CPU builds; without it the kernels run on one thread.
+        # -ffp-contract=off: the float epilogues round as written, whatever the compiler's default.
+        extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off", "-Wno-maybe-uninitialized"],
         extra_link_args=["-fopenmp"],
+        depends=sorted(glob(f"{PACKAGE}/quant/csrc/*")),
     )
     return {"build_ext": BuildExtension}, [ext]
 
@@ -64,7 +70,11 @@ setup(
         # Triton W4AX kernels on CUDA; never in a CPU-only `make setup` (the tests run them on the CPU
         # under Triton's interpreter). pip keeps the installed torch: triton does not depend on it.
         "cuda": [TRITON],
-        "test": ["hypothesis", "mypy", "pytest", "pytest-timeout", "ruff", TRITON],
+        # the onnxruntime MatMulNBits peers of `dyq-vla bench --peers` (skipped with a note without them)
+        "peers": ["onnx", "onnxruntime"],
+        # evaluation episodes spread over a Ray cluster (`--ray ADDRESS`); local processes without it
+        "ray": ["ray"],
+        "test": ["hypothesis", "mypy", "pytest", "pytest-timeout", "ray", "ruff", TRITON],
     },
     ext_modules=EXT_MODULES,
     cmdclass=CMDCLASS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from dyq_vla_ros.params import NodeParams
 from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR, Pi0Policy, Pi0PolicyConfig, resolve_device
 from dyq_vla_ros.policy.configuration_pi0 import TinyPi0Architecture
 from dyq_vla_ros.quant import resident_bytes_estimate
-from dyq_vla_ros.quant.kernels import kernel_path
+from dyq_vla_ros.quant.kernels import cpu_description, kernel_path
 from dyq_vla_ros.types import PrecisionMode
 
 SCALE_PRESETS: dict[str, TinyPi0Architecture] = {
@@ -248,8 +248,14 @@ def run_bench(
     steps: int = 20,
     warmup: int = 3,
     image_hw: tuple[int, int] = (480, 640),
+    peers: bool = False,
+    progress: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Benchmark 'embedded', a scale preset or a checkpoint directory; the JSON report."""
+    """Benchmark 'embedded', a scale preset or a checkpoint directory; the JSON report.
+
+    With `peers`, also every PI0 layer shape at 1, 51 and 288 tokens beside its peers (quant.peers:
+    fp32, fbgemm W8A8, onnxruntime MatMulNBits where installed), reported to `progress` as each finishes.
+    """
     with tempfile.TemporaryDirectory(prefix="dyq_bench_") as tmp:
         if model == "embedded":
             path = EMBEDDED_MODEL_DIR
@@ -266,10 +272,16 @@ def run_bench(
         switch = switch_cost(policy)
         tick = control_tick_cost(policy)
         report = policy.quant_report
+        layers = None
+        if peers:
+            from dyq_vla_ros.quant.peers import bench_peers
+
+            layers = bench_peers(backend=backend, progress=progress)
         return {
             "model": model,
             "parameters": policy.parameter_count,
             "device": str(policy.device),
+            "cpu": cpu_description(),
             "cpu_threads": torch.get_num_threads(),
             "backend": ", ".join(sorted(report.backends)) if report else "none",
             "bf16_weight_bytes": int(policy.bf16_weight_bytes),
@@ -278,4 +290,5 @@ def run_bench(
             "results": results,
             "switch_ms": switch,
             "proxies_controller_ms": tick,
+            **({"peers": layers} if layers is not None else {}),
         }

@@ -10,6 +10,8 @@ from itertools import chain
 import torch
 from torch import nn
 
+from dyq_vla_ros.quant.kernels import CPU_TILE_ROWS
+from dyq_vla_ros.quant.layouts import cols_rows
 from dyq_vla_ros.quant.linear import ActivationPrecision, W4AXLinear
 from dyq_vla_ros.quant.weights import padded_in_features
 
@@ -62,7 +64,8 @@ def resident_bytes_estimate(
 
     Computed from shapes alone, so the model may live on the meta device. Float parameters count at
     `dtype`, buffers at the dtype they have; a W4AX layer holds its packed weight, fp16 group scales,
-    its bias at `dtype` and, on the avx2 backend, one float32 zero-point term per output row.
+    its bias at `dtype` and, on a C++ kernel path, one float32 zero-point term per output row (paths
+    with row tiles store whole tiles of weights and scales).
     """
     linears = quantizable_linears(model, keep_float) if quantized else []
     replaced = {name for name, _ in linears}
@@ -71,12 +74,14 @@ def resident_bytes_estimate(
     kept = {id(t): t for name, t in named if t is not None and name.rpartition(".")[0] not in replaced}
     params = {id(p) for p in model.parameters()}
     total = sum(t.numel() * (float_size if id(t) in params else t.element_size()) for t in kept.values())
+    tile = CPU_TILE_ROWS.get(backend, 1)
     for _, linear in linears:
         out_f = linear.out_features
-        total += out_f * padded_in_features(linear.in_features, group_size) // 2
-        total += out_f * -(-linear.in_features // group_size) * 2
+        rows = cols_rows(out_f, tile)
+        total += rows * padded_in_features(linear.in_features, group_size) // 2
+        total += rows * -(-linear.in_features // group_size) * 2
         total += 0 if linear.bias is None else out_f * float_size
-        total += out_f * 4 if backend == "avx2" else 0
+        total += out_f * 4 if backend in CPU_TILE_ROWS else 0
     return total
 
 

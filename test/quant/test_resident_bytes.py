@@ -12,7 +12,7 @@ from dyq_vla_ros.evaluation.bench import SCALE_PRESETS, create_preset_checkpoint
 from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR, Pi0Policy, TinyPi0Architecture
 from dyq_vla_ros.policy.checkpoint import load_pi0_model
 from dyq_vla_ros.quant import quantize_model, resident_bytes_estimate, resident_weight_bytes
-from dyq_vla_ros.quant.kernels import avx2_kernels
+from dyq_vla_ros.quant.kernels import CPU_PATHS, cpu_path_reason
 
 CPU = torch.device("cpu")
 
@@ -22,10 +22,10 @@ def _meta_model(config: PI0Config) -> PI0ForConditionalGeneration:
         return PI0ForConditionalGeneration(config)
 
 
-@pytest.mark.parametrize("backend", ["torch", "avx2"])
+@pytest.mark.parametrize("backend", ["torch", *CPU_PATHS])
 def test_the_estimate_is_the_measured_bytes_of_the_shipped_model(backend):
-    if backend == "avx2" and avx2_kernels() is None:
-        pytest.skip("the avx2 kernels are not built here")
+    if backend != "torch" and (reason := cpu_path_reason(backend)) is not None:
+        pytest.skip(f"{backend}: {reason}")
     meta = _meta_model(PI0Config.from_pretrained(str(EMBEDDED_MODEL_DIR)))
     model = load_pi0_model(EMBEDDED_MODEL_DIR, CPU)
     assert resident_weight_bytes(model) == resident_bytes_estimate(meta, dtype=torch.float32, quantized=False)

@@ -12,7 +12,7 @@ from torch import nn
 
 from dyq_vla_ros.contract import PARAMETERS, QUANT_BACKENDS
 from dyq_vla_ros.quant import ActivationPrecision, QuantizationError, W4AXLinear
-from dyq_vla_ros.quant.kernels import kernel_path, resolve_backend
+from dyq_vla_ros.quant.kernels import CPU_PATHS, kernel_path, resolve_backend
 from dyq_vla_ros.quant.triton_w4ax import INTERPRETER_ENV, triton_importable
 
 CASES = Path(__file__).with_name("triton_kernel_cases.py")
@@ -31,10 +31,10 @@ def test_triton_resolves_on_cuda_or_under_the_interpreter_only(monkeypatch):
     monkeypatch.delenv(INTERPRETER_ENV, raising=False)
     with pytest.raises(QuantizationError, match=INTERPRETER_ENV):
         resolve_backend("triton", CPU, 64)
-    assert resolve_backend("auto", CPU, 64) in ("avx2", "torch")
+    assert resolve_backend("auto", CPU, 64) in (*CPU_PATHS, "torch")
     monkeypatch.setenv(INTERPRETER_ENV, "1")
     assert resolve_backend("triton", CPU, 64) == "triton"
-    assert resolve_backend("auto", CPU, 64) in ("avx2", "torch")  # never triton on a CPU
+    assert resolve_backend("auto", CPU, 64) in (*CPU_PATHS, "torch")  # never triton on a CPU
     for group in (32, 192):
         with pytest.raises(QuantizationError, match="power of two"):
             resolve_backend("triton", CPU, group)

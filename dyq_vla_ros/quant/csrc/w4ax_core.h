@@ -49,8 +49,7 @@ struct U8Problem {
 
 // The work of one float linear call.
 struct F32Problem {
-  const float* x;  // [m, k], k <= padded
-  int64_t k;
+  const float* x;  // [m, padded], zeros beyond the input width
   Weights w;
   float* out;  // [m, n]
   int64_t m;
@@ -106,8 +105,9 @@ void linear_f32(const Path& path, const float* x, int64_t m, int64_t k, const We
 void quantize(const Path& path, const float* x, int64_t m, int64_t k, int64_t padded, int bits, uint8_t* q,
               float* scale, float* zero);
 
-// A per-thread scratch of at least `bytes`, 64-byte aligned, valid until the thread asks again
-// with slot `slot` (0 or 1).
+// A per-thread scratch of at least `bytes`, 64-byte aligned, valid until the thread asks for the same
+// slot again. Kernels use slots 0 and 1; the entry points 2 to 4 (their buffers are read by every
+// thread of a call).
 void* thread_scratch(int slot, size_t bytes);
 
 }  // namespace dyq
