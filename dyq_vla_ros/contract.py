@@ -26,6 +26,8 @@ TOPIC_INSTRUCTION = "/dyq_vla/instruction"
 TOPIC_ACTION = "/dyq_vla/action"
 TOPIC_BIT_WIDTH = "/dyq_vla/bit_width"
 TOPIC_SENSITIVITY = "/dyq_vla/sensitivity"
+TOPIC_FLOW_STEPS = "/dyq_vla/flow_steps"
+"""std_msgs/UInt8: flow-matching integration steps the next inference uses."""
 TOPIC_TWIST = "/dyq_vla/twist"
 TOPIC_GRIPPER = "/dyq_vla/gripper"
 TOPIC_MARKERS = "/dyq_vla/markers"
@@ -73,6 +75,7 @@ PUBLISHED_TOPICS = (
     TOPIC_JOINT_COMMAND,
     TOPIC_BIT_WIDTH,
     TOPIC_SENSITIVITY,
+    TOPIC_FLOW_STEPS,
     TOPIC_TWIST,
     TOPIC_GRIPPER,
     TOPIC_MARKERS,
@@ -92,13 +95,25 @@ DIAGNOSTIC_KEYS: tuple[str, ...] = (
     "dropped_frames",
     "input_age_ms",
     "model",
+    "flow_steps",
 )
 DIAGNOSTIC_STATUS_NAME = "dyq_vla: policy"
 
-PROXY_SOURCES = ("action", "joint_state")
+PROXY_SOURCES = ("action", "joint_state", "disagreement", "gripper", "fused")
 ACTION_INTERFACES = ("auto", "ee_delta", "joint_position")
 DEVICES = ("auto", "cpu", "cuda")
-QUANT_BACKENDS = ("auto", "avx2", "triton", "torch", "reference")
+QUANT_BACKENDS = (
+    "auto",
+    "avx512vnni",
+    "avxvnni",
+    "avx2",
+    "avx2_cols",
+    "neon_dotprod",
+    "neon",
+    "triton",
+    "torch",
+    "reference",
+)
 KEEP_FLOAT_DEFAULT = ("embed_action_time.*", "action_out_proj", "model.vlm.multi_modal_projector.linear")
 """PI0's small state/action projections and its vision projector, kept in float by default: on the embedded
 model they cost little memory and 4-bit weights there cost the most success (docs/TRAINING_LOG.md)."""
@@ -168,7 +183,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "proxy_source",
         "action",
-        "Kinematic proxies from the commanded actions or from measured joint states.",
+        "What S_t follows: the kinematic proxies of the commanded actions or of measured joint states, the "
+        "policy's disagreement with its previous chunk, nearness to a gripper change, or fused (the largest of "
+        "the action proxies, disagreement and gripper).",
         choices=PROXY_SOURCES,
     ),
     ParameterSpec("control_rate_hz", 10.0, "Rate at which actions are published.", 0.5, 1000.0, read_only=True),
@@ -197,6 +214,24 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("theta_2_4", 0.15, "Sensitivity above which 4-bit rather than 2-bit activations are used.", 0.0, 1.0),
     ParameterSpec("theta_4_8", 0.3, "Sensitivity above which 8-bit rather than 4-bit activations are used.", 0.0, 1.0),
     ParameterSpec("sensitivity_lambda", 0.5, "Weight of motion fineness against angular jerk.", 0.0, 1.0),
+    ParameterSpec(
+        "flow_steps",
+        0,
+        "Flow-matching integration steps of every inference (the full count); 0 uses the checkpoint's.",
+        0,
+        1000,
+    ),
+    ParameterSpec(
+        "flow_steps_reduced",
+        0,
+        "Flow-matching steps of inferences while S_t <= theta_flow (downgraded after downgrade_steps, like the "
+        "bit width); 0 always runs the checkpoint's full count.",
+        0,
+        1000,
+    ),
+    ParameterSpec(
+        "theta_flow", 0.5, "Sensitivity above which inferences run the checkpoint's full flow steps.", 0.0, 1.0
+    ),
     ParameterSpec("downgrade_steps", 5, "Consecutive steps a lower precision must be asked for.", 1, 1000),
     ParameterSpec("motion_window", 10, "Steps averaged for motion fineness.", 1, 1000, read_only=True),
     ParameterSpec("jerk_window", 5, "Steps averaged for angular jerk.", 1, 1000, read_only=True),
@@ -238,8 +273,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "quant_backend",
         "auto",
-        "W4AX kernels: auto (triton on CUDA where installed, avx2 on an x86-64 CPU with AVX2, else torch), avx2, "
-        "triton (CUDA; on a CPU only under TRITON_INTERPRET=1), torch, or reference (the oracle).",
+        "W4AX kernels: auto (triton on CUDA where installed, else the best C++ path for the CPU, else torch); "
+        "the C++ paths avx512vnni, avxvnni, avx2 (x86-64; avx2_cols, faster on AVX2 with other rounding, only "
+        "when named) and neon_dotprod, neon (aarch64); triton (CUDA; on a CPU only under TRITON_INTERPRET=1); "
+        "torch; or reference (the oracle).",
         choices=QUANT_BACKENDS,
         read_only=True,
     ),

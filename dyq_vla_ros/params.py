@@ -149,6 +149,9 @@ class NodeParams(ParameterRecord):
     theta_2_4: float
     theta_4_8: float
     sensitivity_lambda: float
+    flow_steps: int
+    flow_steps_reduced: int
+    theta_flow: float
     downgrade_steps: int
     motion_window: int
     jerk_window: int

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from dyq_vla_ros.policy import Pi0Policy
 
 
-def closed_loop_options(cmd: argparse.ArgumentParser, episodes: int | None, seeds: str, parallel: bool = False) -> None:
+def closed_loop_options(cmd: argparse.ArgumentParser, episodes: int | None, seeds: str) -> None:
     """The options every closed-loop command shares (episodes and seeds unless its config has them)."""
     if episodes is not None:
         cmd.add_argument("--episodes", type=int, default=episodes)
@@ -27,10 +27,16 @@ def closed_loop_options(cmd: argparse.ArgumentParser, episodes: int | None, seed
     cmd.add_argument("--max-steps", type=int, default=200, help="episode time-out in simulator steps")
     cmd.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     cmd.add_argument("--json", default="", help="also write the report here")
-    if parallel:
-        cmd.add_argument(
-            "--workers", type=int, default=1, help="episode processes, one torch thread each (latency is per worker)"
-        )
+    cmd.add_argument(
+        "--workers", type=int, default=1, help="episode processes, one torch thread each (latency is per worker)"
+    )
+    cmd.add_argument(
+        "--ray",
+        default="",
+        metavar="ADDRESS",
+        help="run episodes as Ray tasks on this cluster ('local' starts one here; `pip install dyq_vla_ros[ray]`); "
+        "--workers actors, the same results as --workers",
+    )
 
 
 def evaluator(args: argparse.Namespace) -> ClosedLoopEvaluator:
@@ -47,7 +53,7 @@ def evaluator(args: argparse.Namespace) -> ClosedLoopEvaluator:
     if args.actions_per_chunk is not None:
         params["actions_per_chunk"] = args.actions_per_chunk
     return ClosedLoopEvaluator(
-        params, sim_config=SimConfig(max_steps=args.max_steps), workers=getattr(args, "workers", 1)
+        params, sim_config=SimConfig(max_steps=args.max_steps), workers=args.workers, ray_address=args.ray
     )
 
 
@@ -65,7 +71,7 @@ def bench_table(path: str) -> dict:
 
 def add_eval(cmd: argparse.ArgumentParser) -> None:
     """Options of `eval`."""
-    closed_loop_options(cmd, 100, "held-out", parallel=True)
+    closed_loop_options(cmd, 100, "held-out")
     cmd.add_argument("--precision-modes", default="fp", help="comma-separated modes")
     cmd.add_argument(
         "--bench", default="", help="`dyq-vla bench --json` report: add each mode's latency projected from its widths"
@@ -131,14 +137,20 @@ def add_study(cmd: argparse.ArgumentParser) -> None:
 
 def study(args: argparse.Namespace) -> int:
     """Step-wise perturbation: the true step sensitivity against the proxies."""
-    from dyq_vla_ros.evaluation.study import SensitivityStudy, StudyConfig, plot_study, summarise_study
+    from dyq_vla_ros.evaluation.study import SensitivityStudy, StudyConfig, plot_study, study_workers, summarise_study
 
     ev = evaluator(args)
     config = config_from_args(StudyConfig, args)
-    studies = SensitivityStudy(ev, quantized_twin(ev), config).run()
+    study_run = SensitivityStudy(ev, quantized_twin(ev), config)
+    workers = study_workers(ev, config) if args.workers > 1 or args.ray else None
+    try:
+        studies = study_run.run(workers=workers)
+    finally:
+        if workers is not None:
+            workers.close()
     report = summarise_study(studies, config)
     if args.plot and studies:
-        shown = max(studies, key=lambda st: max(st.deviation_mm, default=0.0))
+        shown = max(studies, key=lambda st: max((s.sensitivity for s in st.steps), default=0.0))
         plot_study(shown, Path(args.plot))
         report["plot"] = {"file": args.plot, "seed": shown.seed}
     emit_json(report, args.json)
@@ -147,11 +159,20 @@ def study(args: argparse.Namespace) -> int:
 
 def add_ablate(cmd: argparse.ArgumentParser) -> None:
     """Options of `ablate`."""
-    closed_loop_options(cmd, 100, "held-out", parallel=True)
+    closed_loop_options(cmd, 100, "held-out")
     cmd.add_argument("--static", default="w4a4,w4a2", help="static low-bit baselines")
     cmd.add_argument("--theta-fp", default="0.1,0.3,0.5,0.7,0.9", help="theta_fp values to sweep ('' skips)")
     cmd.add_argument("--bench", default="", help="`dyq-vla bench --json` report to project latencies on")
-    cmd.add_argument("--plot", default="", help="PNG of the sweep")
+    cmd.add_argument("--plot", default="", help="PNG of the sweep (with --compute: of the success-vs-compute front)")
+    cmd.add_argument(
+        "--compute",
+        action="store_true",
+        help="compare compute allocation instead: static w4a8 at full and reduced flow steps, dyq, dyq with "
+        "flow steps chosen from S_t; success and compute per episode",
+    )
+    cmd.add_argument("--flow-steps", default="1,2", help="with --compute: reduced flow-step counts")
+    cmd.add_argument("--theta-flow", default="0.3,0.5", help="with --compute: theta_flow values")
+    cmd.add_argument("--proxy-source", default="action", help="with --compute: what dyq's S_t follows")
     cmd.set_defaults(func=ablate)
 
 
@@ -160,6 +181,8 @@ def ablate(args: argparse.Namespace) -> int:
     from dyq_vla_ros.evaluation.ablation import ablation_variants, plot_sweep, run_variants, sweep_variants
 
     ev = evaluator(args)
+    if args.compute:
+        return ablate_compute(args, ev)
     calibration = ev.policy.calibration
     table = bench_table(args.bench) if args.bench else None
     variants = ablation_variants(calibration, [m for m in args.static.split(",") if m], table)
@@ -174,6 +197,36 @@ def ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+def ablate_compute(args: argparse.Namespace, ev: ClosedLoopEvaluator) -> int:
+    """`ablate --compute`: flow-step allocation against static settings on success and compute per episode."""
+    from dyq_vla_ros.evaluation.compute import (
+        compute_variants,
+        flow_cost,
+        pareto_front,
+        plot_front,
+        run_compute_variants,
+    )
+    from dyq_vla_ros.types import PrecisionMode
+
+    cost = flow_cost(ev.policy, [PrecisionMode.W4A8, PrecisionMode.W4A16])
+    steps = [int(v) for v in args.flow_steps.split(",") if v]
+    thetas = [float(v) for v in args.theta_flow.split(",") if v]
+    variants = compute_variants(ev.policy.calibration, steps, thetas, proxy_source=args.proxy_source)
+    with ev:
+        results = run_compute_variants(ev, variants, args.episodes, cost, seed_start=args.seed_start)
+    if args.plot:
+        plot_front(results, Path(args.plot))
+    report = {
+        "model": str(ev.policy.path),
+        "episodes": args.episodes,
+        "flow_cost": cost,
+        "front": pareto_front(results),
+        "results": results,
+    }
+    emit_json(report, args.json)
+    return 0
+
+
 def add_bench(cmd: argparse.ArgumentParser) -> None:
     """Options of `bench`."""
     cmd.add_argument("--model", default="embedded", help="embedded, scale-100m, scale-400m or a checkpoint directory")
@@ -184,6 +237,12 @@ def add_bench(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--warmup", type=int, default=3)
     cmd.add_argument("--image-size", default="480x640", help="camera frame HEIGHTxWIDTH fed to the processor")
     cmd.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    cmd.add_argument(
+        "--peers",
+        action="store_true",
+        help="also time each PI0 layer shape at 1, 51 and 288 tokens beside fp32, fbgemm W8A8 and onnxruntime "
+        "MatMulNBits (where installed), interleaved",
+    )
     cmd.add_argument("--json", default="", help="also write the report here")
     cmd.set_defaults(func=bench)
 
@@ -202,9 +261,20 @@ def bench(args: argparse.Namespace) -> int:
         steps=args.steps,
         warmup=args.warmup,
         image_hw=(height, width),
+        peers=args.peers,
+        progress=_print_layer if args.peers else None,
     )
     emit_json(report, args.json)
     return 0
+
+
+def _print_layer(record: dict) -> None:
+    """One line per peers record on stderr while the run goes on: median ms of each contender."""
+    import sys
+
+    shape = record["shape"]
+    times = "  ".join(f"{name} {ms:.3f}" for name, ms in record["ms"].items())
+    print(f"{shape['tokens']:>4} x {shape['in']:>5} -> {shape['out']:>5}  ms: {times}", file=sys.stderr)
 
 
 COMMANDS = {

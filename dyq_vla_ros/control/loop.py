@@ -8,6 +8,7 @@ on arrival, skips the actions executed since its request so it stays aligned in 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -19,6 +20,9 @@ from dyq_vla_ros.contract import PROXY_SOURCES
 from dyq_vla_ros.dyq import (
     ActionProxies,
     Calibration,
+    DisagreementSignal,
+    FlowStepController,
+    GripperSignal,
     JointCommandProxies,
     JointStateProxies,
     PrecisionController,
@@ -41,7 +45,12 @@ class TickResult:
     bits: int
     """Activation bits the next inference will use."""
     sample: ProxySample | None
+    """The kinematic proxies (of the action stream, or of the joint states with proxy_source joint_state)."""
     proxy_error: str = ""
+    sensitivity: float = 0.0
+    """S_t of the proxy_source in force: what the precision and the flow-step controllers acted on."""
+    flow_steps: int = 0
+    """Flow-matching steps the next inference will use."""
 
 
 def hold_action(action_dim: int, gripper: float) -> np.ndarray:
@@ -90,15 +99,23 @@ class ControlLoop:
         proxy_source: str = "action",
         actions_per_chunk: int = 0,
         gripper_latch: bool = True,
+        flow: FlowStepController | None = None,
     ) -> None:
         self.controller = controller
         self.action_proxies = action_proxies
         self.joint_proxies = joint_proxies
+        self.flow = flow or FlowStepController(1)
+        motion_dims = None if isinstance(action_proxies, JointCommandProxies) else GRIPPER_INDEX
+        self.disagreement = DisagreementSignal(dims=motion_dims)
+        self.gripper = GripperSignal()
         self.set_bounds(action_min, action_max)
         self.proxy_source = proxy_source
         self.actions_per_chunk = actions_per_chunk
         self.gripper_latch = gripper_latch
         self._queue: deque[np.ndarray] = deque()
+        self._plan: np.ndarray | None = None
+        """The last chunk from its first executed action on, beyond what actions_per_chunk executes."""
+        self._executed_since_accept = 0
         self._gripper: float | None = None
         self._executed_since_request = 0
         self._joint_stamp: float | None = None
@@ -137,31 +154,62 @@ class ControlLoop:
 
     @property
     def sample(self) -> ProxySample | None:
-        """Latest proxy sample of the active source."""
-        proxies = self.action_proxies if self._proxy_source == "action" else self.joint_proxies
+        """Latest kinematic proxy sample (of the joint states with proxy_source joint_state, else of the actions)."""
+        proxies = self.joint_proxies if self._proxy_source == "joint_state" else self.action_proxies
         return proxies.estimator.last
+
+    def signals(self) -> dict[str, float]:
+        """Every sensitivity signal now, whichever proxy_source the controllers follow."""
+        kinematic = self.action_proxies.estimator.last
+        joints = self.joint_proxies.estimator.last
+        out = {
+            "action": kinematic.sensitivity if kinematic else 0.0,
+            "joint_state": joints.sensitivity if joints else 0.0,
+            "disagreement": self.disagreement.value,
+            "gripper": self.gripper.value,
+        }
+        out["fused"] = max(out["action"], out["disagreement"], out["gripper"])
+        return out
+
+    @property
+    def sensitivity(self) -> float:
+        """S_t of the proxy_source in force."""
+        if self._proxy_source in ("action", "joint_state"):
+            sample = self.sample
+            return sample.sensitivity if sample else 0.0
+        return self.signals()[self._proxy_source]
 
     def new_episode(self) -> None:
         """Drop queued actions and reset proxies and controller (an episode starts at 16 bits)."""
         self._queue.clear()
+        self._plan = None
         self._executed_since_request = 0
         self._joint_stamp = None
         self._gripper = None
         self.action_proxies.reset()
         self.joint_proxies.reset()
+        self.disagreement.reset()
+        self.gripper.reset()
         self.controller.reset()
+        self.flow.reset()
 
     def clear_queue(self) -> None:
-        """Forget the queued actions (inputs went stale)."""
+        """Forget the queued actions and the plan behind them (inputs went stale)."""
         self._queue.clear()
+        self._plan = None
 
     def accept_chunk(self, actions: np.ndarray) -> None:
         """Take a new chunk, skipping the actions executed since it was requested (gripper latched if set)."""
         skip = min(self._executed_since_request, len(actions) - 1)
         n = self.actions_per_chunk or len(actions)
-        kept = np.asarray(actions, np.float32)[skip : skip + n]
+        aligned = np.asarray(actions, np.float32)[skip:]
+        kept = aligned[:n]
         if self.gripper_latch and not self.joint_commands:
             kept = latch_gripper(kept, self._gripper)
+        planned = None if self._plan is None else self._plan[self._executed_since_accept :]
+        with contextlib.suppress(ProxyInputError):  # a session never accepts a non-finite chunk
+            self.disagreement.update(planned, aligned)
+        self._plan, self._executed_since_accept = aligned, 0
         self._queue = deque(kept)
 
     def note_executed(self, action: np.ndarray) -> None:
@@ -181,6 +229,10 @@ class ControlLoop:
         self.actions_per_chunk = params.actions_per_chunk
         self.gripper_latch = params.gripper_latch
         self.set_bounds(*bounds(params, joint_commands=self.joint_commands))
+        self.flow.reduced, self.flow.theta = params.flow_steps_reduced, params.theta_flow
+        if params.flow_steps:
+            self.flow.full = params.flow_steps
+        self.flow.downgrade_steps = params.downgrade_steps
 
     def should_request(self, *, inflight: bool, lookahead_actions: int) -> bool:
         """Whether to start the next inference now."""
@@ -198,21 +250,34 @@ class ControlLoop:
             action = np.clip(raw, self._lo, self._hi)
             clipped = not np.array_equal(action, raw)
             self._executed_since_request += 1
+            self._executed_since_accept += 1
             if action.shape[0] > GRIPPER_INDEX:
                 self._gripper = float(action[GRIPPER_INDEX])
-        try:
-            if self._proxy_source == "action" and action is not None:
+        error = self._update_proxies(action, joint_sample)
+        if not self.joint_commands and self._lo.shape[0] > GRIPPER_INDEX:  # actions with a gripper command
+            executed = None if action is None else float(action[GRIPPER_INDEX])
+            self.gripper.update(executed, [float(a[GRIPPER_INDEX]) for a in self._queue])
+        s = self.sensitivity
+        bits = self.controller.step(s)
+        steps = self.flow.step(s)
+        return TickResult(action, clipped, bits, self.sample, error, s, steps)
+
+    def _update_proxies(self, action: np.ndarray | None, joint_sample: tuple[np.ndarray, float] | None) -> str:
+        """Feed both kinematic sources; the error of the one in force ('' if none)."""
+        error = ""
+        if action is not None:
+            try:
                 self.action_proxies.update(action)
-            elif self._proxy_source == "joint_state" and joint_sample is not None:
-                q, stamp = joint_sample
-                if stamp != self._joint_stamp:
-                    self._joint_stamp = stamp
-                    self.joint_proxies.update(q, stamp)
-        except ProxyInputError as exc:
-            error = str(exc)
-        sample = self.sample
-        bits = self.controller.step(sample.sensitivity if sample else 0.0)
-        return TickResult(action, clipped, bits, sample, error)
+            except ProxyInputError as exc:
+                error = str(exc) if self._proxy_source != "joint_state" else error
+        if joint_sample is not None and joint_sample[1] != self._joint_stamp:
+            q, stamp = joint_sample
+            self._joint_stamp = stamp
+            try:
+                self.joint_proxies.update(q, stamp)
+            except ProxyInputError as exc:
+                error = str(exc) if self._proxy_source == "joint_state" else error
+        return error
 
 
 def initial_thresholds(calibration: Calibration, params: NodeParams) -> Thresholds:
@@ -237,10 +302,13 @@ def bounds(params: NodeParams, *, joint_commands: bool) -> tuple[tuple[float, ..
     return params.action_min, params.action_max
 
 
-def make_control_loop(calibration: Calibration, params: NodeParams, *, joint_commands: bool = False) -> ControlLoop:
+def make_control_loop(
+    calibration: Calibration, params: NodeParams, *, joint_commands: bool = False, flow_steps: int = 1
+) -> ControlLoop:
     """The control loop configured from node parameters and a model's calibration.
 
-    joint_commands: the actions are joint positions (proxies on joint-space deltas, joint bounds).
+    joint_commands: the actions are joint positions (proxies on joint-space deltas, joint bounds);
+    flow_steps: the checkpoint's flow-matching steps (the full count of the flow-step allocation).
     """
     controller = PrecisionController(
         params.mode,
@@ -271,4 +339,10 @@ def make_control_loop(calibration: Calibration, params: NodeParams, *, joint_com
         proxy_source=params.proxy_source,
         actions_per_chunk=params.actions_per_chunk,
         gripper_latch=params.gripper_latch,
+        flow=FlowStepController(
+            flow_steps,
+            reduced=params.flow_steps_reduced,
+            theta=params.theta_flow,
+            downgrade_steps=params.downgrade_steps,
+        ),
     )

@@ -27,7 +27,7 @@ def diagnostic_record(
         "activation_bits": controller.bits if controller else 0,
         "weight_bits": weight_bits,
         "precision_mode": precision_mode,
-        "sensitivity": sample.sensitivity if sample else 0.0,
+        "sensitivity": loop.sensitivity if loop else 0.0,
         "motion_fineness": sample.motion_fineness if sample else 0.0,
         "angular_jerk": sample.angular_jerk if sample else 0.0,
         "switch_count": controller.switch_count if controller else 0,
@@ -36,4 +36,5 @@ def diagnostic_record(
         "dropped_frames": dropped_frames,
         "input_age_ms": input_age_ms,
         "model": model,
+        "flow_steps": loop.flow.steps if loop else 0,
     }

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -61,6 +61,15 @@ class ChunkPolicy(Protocol):
         """Whether its actions are joint positions rather than end-effector deltas."""
         ...
 
+    @property
+    def flow_steps(self) -> int:
+        """Its full flow-matching integration steps per inference."""
+        ...
+
+    def set_flow_steps(self, steps: int | None) -> None:
+        """Integrate the next inferences in this many steps (None: the full count)."""
+        ...
+
 
 def uses_joint_commands(action_interface: str, predicts_joint_positions: bool) -> bool:
     """Whether actions are executed as joint positions, from the action_interface parameter and the checkpoint."""
@@ -89,6 +98,10 @@ class InferenceRequest:
     """Control ticks executed in the episode when it was requested."""
     sample: ProxySample | None
     """The proxies in force when it was requested (None before the first action)."""
+    flow_steps: int = 0
+    """Flow-matching steps it runs (the checkpoint's full count unless the allocation chose fewer)."""
+    signals: Mapping[str, float] = field(default_factory=dict)
+    """Every sensitivity signal when it was requested (control.ControlLoop.signals)."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +154,8 @@ class PolicySession:
     ) -> PolicySession:
         """A session configured from node parameters and the model's calibration."""
         joint_commands = uses_joint_commands(params.action_interface, policy.predicts_joint_positions)
-        loop = make_control_loop(calibration, params, joint_commands=joint_commands)
+        full = params.flow_steps or policy.flow_steps
+        loop = make_control_loop(calibration, params, joint_commands=joint_commands, flow_steps=full)
         return cls(policy, loop, control_period_s=params.control_period_s, predict=predict)
 
     @property
@@ -184,7 +198,14 @@ class PolicySession:
         self.loop.mark_requested()
         controller = self.loop.controller
         request = InferenceRequest(
-            self.episode, self._inferences, controller.mode, controller.bits, self._ticks, self.loop.sample
+            self.episode,
+            self._inferences,
+            controller.mode,
+            controller.bits,
+            self._ticks,
+            self.loop.sample,
+            self.loop.flow.steps,
+            self.loop.signals(),
         )
         self._inflight = request
         self._inferences += 1
@@ -200,6 +221,7 @@ class PolicySession:
             actions = self._predict(request, observation)
         else:
             self.policy.set_precision(request.mode, request.bits)
+            self.policy.set_flow_steps(request.flow_steps if request.flow_steps != self.policy.flow_steps else None)
             actions = self.policy.predict_action_chunk(observation)
         latency_ms = 1000.0 * (time.perf_counter() - start)
         self.latencies_ms.append(latency_ms)

@@ -8,8 +8,9 @@ from dyq_vla_ros.dyq.calibration import (
     joint_magnitudes,
     p95_priors,
 )
-from dyq_vla_ros.dyq.controller import PrecisionController, Thresholds
+from dyq_vla_ros.dyq.controller import FlowStepController, PrecisionController, Thresholds
 from dyq_vla_ros.dyq.errors import CalibrationError, DyqError, ProxyInputError
+from dyq_vla_ros.dyq.policy_signals import DisagreementSignal, GripperSignal
 from dyq_vla_ros.dyq.proxies import (
     ActionProxies,
     JointCommandProxies,
@@ -24,7 +25,10 @@ __all__ = [
     "ActionProxies",
     "Calibration",
     "CalibrationError",
+    "DisagreementSignal",
     "DyqError",
+    "FlowStepController",
+    "GripperSignal",
     "JointCommandProxies",
     "JointStateProxies",
     "NormaliserPriors",

@@ -146,3 +146,50 @@ class PrecisionController:
         if bits != self._bits:
             self.switch_count += 1
         self._bits = bits
+
+
+class FlowStepController:
+    """Chooses the flow-matching integration steps of each inference from the same sensitivity.
+
+    Above theta the checkpoint's full count runs; below it the reduced count, once `downgrade_steps`
+    consecutive steps ask for it (upgrades apply at once, as for the bit width). An episode starts at
+    the full count. reduced = 0 turns the allocation off (always the full count).
+    """
+
+    def __init__(self, full: int, *, reduced: int = 0, theta: float = 0.5, downgrade_steps: int = 5) -> None:
+        if full < 1 or reduced < 0:
+            raise ValueError(f"flow steps must be positive, got full {full}, reduced {reduced}")
+        if not 0.0 <= theta <= 1.0:
+            raise ValueError(f"theta_flow must lie in [0, 1], got {theta}")
+        self.full = full
+        self.reduced = reduced
+        self.theta = theta
+        self.downgrade_steps = downgrade_steps
+        self._steps = full
+        self._pending = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether fewer steps are ever chosen."""
+        return 0 < self.reduced < self.full
+
+    @property
+    def steps(self) -> int:
+        """Flow-matching steps of the next inference."""
+        return self._steps if self.enabled else self.full
+
+    def step(self, sensitivity: float) -> int:
+        """Advance one control step; the steps in force."""
+        if not self.enabled:
+            return self.full
+        if sensitivity > self.theta:
+            self._steps, self._pending = self.full, 0
+        elif self._steps != self.reduced:
+            self._pending += 1
+            if self._pending >= self.downgrade_steps:
+                self._steps, self._pending = self.reduced, 0
+        return self._steps
+
+    def reset(self) -> None:
+        """Start an episode at the full count."""
+        self._steps, self._pending = self.full, 0

@@ -24,6 +24,7 @@ from dyq_vla_ros.control import InferenceRequest
 from dyq_vla_ros.dyq import Calibration, CalibrationError, Thresholds
 from dyq_vla_ros.dyq.allocation import SPEED_MARGIN, budget_thresholds, hardware_allowed_bits
 from dyq_vla_ros.evaluation.closed_loop import ClosedLoopEvaluator, EpisodeResult
+from dyq_vla_ros.evaluation.parallel import Workers
 from dyq_vla_ros.policy import Observation, Pi0Policy
 from dyq_vla_ros.sim import calibration_seeds
 from dyq_vla_ros.types import PrecisionMode
@@ -168,15 +169,29 @@ def calibrate(
 
     probe = ErrorProbe(evaluator, quantized)
     seeds = calibration_seeds(config.episodes, config.seed_start)
+    found: dict[int, tuple[EpisodeResult, list[StepErrors]]] = {}
+    bar = tqdm(total=len(seeds), desc="calibrate", unit="ep", disable=not progress)
+    if evaluator.workers > 1 or evaluator.ray_address:
+        args = (evaluator.params, evaluator.sim_config)
+        workers = Workers(_worker_probe, args, workers=evaluator.workers, ray_address=evaluator.ray_address)
+        try:
+            for i, done in workers.map(_probe_episode, seeds):
+                found[seeds[i]] = done
+                bar.update(1)
+        finally:
+            workers.close()
+    else:
+        for seed in seeds:
+            found[seed] = probe.episode(seed)
+            bar.update(1)
+    bar.close()
     pooled: list[StepErrors] = []
     successes = 0
-    bar = tqdm(seeds, desc="calibrate", unit="ep", disable=not progress)
-    for seed in bar:
-        result, steps = probe.episode(seed)
+    for seed in seeds:  # pooled in seed order, whichever worker finished first
+        result, steps = found[seed]
         successes += int(result.success)
         if result.success or not config.successful_only:
             pooled.extend(steps)
-        bar.set_postfix(success=f"{successes}/{bar.n + 1}")
     thresholds, allowed, record = allocate(pooled, config, latency_ms)
     record.update(
         {
@@ -190,3 +205,12 @@ def calibrate(
     )
     calibration = replace(evaluator.policy.calibration, thresholds=thresholds, allowed_bits=allowed, allocation=record)
     return calibration, record
+
+
+def _worker_probe(params: object, sim_config: object) -> ErrorProbe:
+    evaluator = ClosedLoopEvaluator(params, sim_config=sim_config)  # type: ignore[arg-type]
+    return ErrorProbe(evaluator, Pi0Policy(evaluator.policy.path, evaluator.policy.config))
+
+
+def _probe_episode(probe: ErrorProbe, seed: int) -> tuple[EpisodeResult, list[StepErrors]]:
+    return probe.episode(seed)

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import functools
 import math
-import multiprocessing
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from dyq_vla_ros.control import PolicySession, Predict, allowed_widths, initial_thresholds
 from dyq_vla_ros.dyq import Calibration, ProxySample
+from dyq_vla_ros.evaluation.parallel import Workers
 from dyq_vla_ros.params import NodeParams
 from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
 from dyq_vla_ros.sim import Observation as SimObservation
@@ -57,6 +56,10 @@ class EpisodeResult:
     steps: int
     tick_bits: list[int] = field(default_factory=list)
     inference_bits: list[int] = field(default_factory=list)
+    inference_steps: list[int] = field(default_factory=list)
+    """Flow-matching steps each inference ran."""
+    request_signals: list[dict[str, float]] = field(default_factory=list)
+    """Every sensitivity signal when each inference was requested (control.ControlLoop.signals)."""
     latencies_ms: list[float] = field(default_factory=list)
     grasped: bool = False
     """Whether the instruction's peg was held at some step (partial progress)."""
@@ -88,6 +91,7 @@ def summarise(mode: PrecisionMode, episodes: Sequence[EpisodeResult], weight_byt
     n = len(episodes)
     wins = sum(e.success for e in episodes)
     latencies = [x for e in episodes for x in e.latencies_ms]
+    steps = [x for e in episodes for x in e.inference_steps]
     return {
         "success_rate": wins / n if n else 0.0,
         "ci95": list(wilson_interval(wins, n)),
@@ -104,6 +108,9 @@ def summarise(mode: PrecisionMode, episodes: Sequence[EpisodeResult], weight_byt
         "weight_bytes": int(weight_bytes),
         "bits_share": _share([b for e in episodes for b in e.tick_bits]),
         "inference_bits_share": _share([b for e in episodes for b in e.inference_bits]),
+        "inferences_per_episode": float(np.mean([len(e.inference_bits) for e in episodes])) if n else 0.0,
+        "flow_steps_mean": float(np.mean(steps)) if steps else 0.0,
+        "compute_ms_per_episode": float(np.mean([sum(e.latencies_ms) for e in episodes])) if n else 0.0,
         "mode": mode.value,
     }
 
@@ -118,13 +125,16 @@ class ClosedLoopEvaluator:
         sim_config: SimConfig | None = None,
         policy: Pi0Policy | None = None,
         workers: int = 1,
+        ray_address: str = "",
     ) -> None:
+        """workers: episode processes (or Ray actors with ray_address: "local" or a cluster's address)."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
+        self.ray_address = ray_address
         self.params = params if isinstance(params, NodeParams) else NodeParams.from_mapping(params)
         self.sim_config = sim_config
         self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Workers | None = None
         self.policy = policy or Pi0Policy(self.params.model_path or None, Pi0PolicyConfig.from_params(self.params))
         if self.policy.processor.wrist:  # the checkpoint was trained with the wrist camera: render it too
             sim_config = replace(sim_config or SimConfig(), wrist_camera=True)
@@ -159,6 +169,8 @@ class ClosedLoopEvaluator:
             if chunk is not None:
                 result.latencies_ms.append(chunk.latency_ms)
                 result.inference_bits.append(chunk.request.bits)
+                result.inference_steps.append(chunk.request.flow_steps)
+                result.request_signals.append(dict(chunk.request.signals))
                 result.request_samples.append(chunk.request.sample)
                 result.request_ticks.append(chunk.request.tick)
             result.tick_bits.append(tick.bits)
@@ -202,24 +214,21 @@ class ClosedLoopEvaluator:
             bar.update(1)
             bar.set_postfix(success=f"{sum(e.success for e in done.values())}/{len(done)}")
 
-        if self.workers == 1 or "predict" in overrides:
+        if (self.workers == 1 and not self.ray_address) or "predict" in overrides:
             for seed in seeds:
                 record(self.run_episode(seed, mode, **overrides))
         else:
-            futures = [self._worker_pool().submit(_worker_episode, seed, mode, overrides) for seed in seeds]
-            for future in as_completed(futures):
-                record(future.result())
+            for _, result in self.pool.map(_worker_episode, [(seed, mode, overrides) for seed in seeds]):
+                record(result)
         bar.close()
         return [done[seed] for seed in seeds]
 
-    def _worker_pool(self) -> ProcessPoolExecutor:
+    @property
+    def pool(self) -> Workers:
+        """The worker processes (or Ray actors), each with an evaluator of the same settings."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self.params, self.sim_config),
-            )
+            args = (self.params, self.sim_config)
+            self._pool = Workers(_worker_evaluator, args, workers=self.workers, ray_address=self.ray_address)
         return self._pool
 
     def weight_bytes(self, mode: PrecisionMode) -> int:
@@ -230,7 +239,7 @@ class ClosedLoopEvaluator:
     def close(self) -> None:
         """Stop the worker processes, if any."""
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            self._pool.close()
             self._pool = None
 
     def __enter__(self) -> ClosedLoopEvaluator:
@@ -260,18 +269,13 @@ class ClosedLoopEvaluator:
         }
 
 
-_WORKER: ClosedLoopEvaluator | None = None
-"""The evaluator of a worker process (one torch thread each: the workers share the cores)."""
+def _worker_evaluator(params: NodeParams, sim_config: SimConfig | None) -> ClosedLoopEvaluator:
+    """The evaluator of one worker (its torch runs on one thread: the workers share the cores)."""
+    return ClosedLoopEvaluator(params, sim_config=sim_config)
 
 
-def _start_worker(params: NodeParams, sim_config: SimConfig | None) -> None:
-    import torch
-
-    global _WORKER
-    torch.set_num_threads(1)
-    _WORKER = ClosedLoopEvaluator(params, sim_config=sim_config)
-
-
-def _worker_episode(seed: int, mode: PrecisionMode, overrides: Mapping[str, object]) -> EpisodeResult:
-    assert _WORKER is not None
-    return _WORKER.run_episode(seed, mode, **overrides)
+def _worker_episode(
+    evaluator: ClosedLoopEvaluator, job: tuple[int, PrecisionMode, Mapping[str, object]]
+) -> EpisodeResult:
+    seed, mode, overrides = job
+    return evaluator.run_episode(seed, mode, **overrides)  # type: ignore[arg-type]

@@ -75,6 +75,7 @@ class Pi0Policy(Policy):
         self.quant_report: QuantReport | None = None
         self.mode = PrecisionMode.FP
         self._inference_index = 0
+        self._flow_steps: int | None = None
 
     def _load_model(self) -> torch.nn.Module:
         return load_pi0_model(
@@ -90,6 +91,17 @@ class Pi0Policy(Policy):
     def action_dim(self) -> int:
         """Values per action."""
         return self.processor.config.action_dim
+
+    @property
+    def flow_steps(self) -> int:
+        """The checkpoint's flow-matching integration steps per inference (or Pi0PolicyConfig's)."""
+        return int(self.config.num_inference_steps or self._model.config.num_inference_steps)
+
+    def set_flow_steps(self, steps: int | None) -> None:
+        """Integrate the next inferences in this many steps (None: the full count)."""
+        if steps is not None and steps < 1:
+            raise ValueError(f"flow steps must be >= 1, got {steps}")
+        self._flow_steps = steps
 
     @property
     def predicts_joint_positions(self) -> bool:
@@ -164,7 +176,9 @@ class Pi0Policy(Policy):
         inputs = {
             k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device) for k, v in inputs.items()
         }
-        chunk = self._model.sample_actions(noise=self._noise(1), num_steps=self.config.num_inference_steps, **inputs)
+        chunk = self._model.sample_actions(
+            noise=self._noise(1), num_steps=self._flow_steps or self.flow_steps, **inputs
+        )
         self._inference_index += 1
         return chunk[0]
 

@@ -168,3 +168,102 @@ def test_hardware_aware_widths_come_with_the_calibration_and_go_with_it():
     assert make_control_loop(aware, params).controller.allowed_bits == (8, 16)
     hand = make_control_loop(aware, params.replace(calibrated_thresholds=False)).controller
     assert hand.allowed_bits == (2, 4, 8, 16) and hand.thresholds == Thresholds(0.15, 0.3, 0.5)
+
+
+def test_reconfigure_applies_every_live_parameter():
+    from dyq_vla_ros.control import make_control_loop
+    from dyq_vla_ros.dyq import Calibration, Thresholds
+    from dyq_vla_ros.params import NodeParams
+    from dyq_vla_ros.types import PrecisionMode
+
+    loop = make_control_loop(Calibration(), NodeParams.defaults())
+    changed = NodeParams.from_mapping(
+        precision_mode="w4a4",
+        theta_2_4=0.1,
+        theta_4_8=0.2,
+        theta_fp=0.3,
+        downgrade_steps=9,
+        sensitivity_lambda=0.7,
+        proxy_source="joint_state",
+        actions_per_chunk=3,
+        gripper_latch=False,
+        action_min=[-1.0] * 7,
+        action_max=[1.0] * 7,
+    )
+    loop.reconfigure(changed)
+    c = loop.controller
+    assert c.mode is PrecisionMode.W4A4 and c.bits == 4 and c.thresholds == Thresholds(0.1, 0.2, 0.3)
+    assert c.downgrade_steps == 9 and loop.proxy_source == "joint_state"
+    assert loop.action_proxies.estimator.lam == 0.7 and loop.joint_proxies.estimator.lam == 0.7
+    assert loop.actions_per_chunk == 3 and loop.gripper_latch is False
+    chunk = np.tile(np.array([0.5, 0, 0, 0, 0, 0, 1.0], np.float32), (10, 1))
+    chunk[1:, 6] = -1.0  # a chunk that reopens the gripper a step after closing: not latched any more
+    loop.accept_chunk(chunk)
+    assert loop.queued == 3  # actions_per_chunk
+    first = loop.tick().action
+    assert first[0] == 0.5 and loop.tick().action[6] == -1.0  # wide bounds, no latch
+
+
+def test_window_and_history_parameters_reach_the_estimators():
+    from dyq_vla_ros.control import make_control_loop
+    from dyq_vla_ros.dyq import Calibration
+    from dyq_vla_ros.params import NodeParams
+
+    loop = make_control_loop(Calibration(), NodeParams.from_mapping(motion_window=2, jerk_window=3, p95_history=10))
+    estimator = loop.action_proxies.estimator
+    assert estimator._m.maxlen == 2 and estimator._j.maxlen == 3
+    assert estimator._speed_p95._values.maxlen == 10 and estimator._change_p95._values.maxlen == 10
+
+
+def test_every_proxy_source_drives_the_controller():
+    from dyq_vla_ros.control import make_control_loop
+    from dyq_vla_ros.dyq import Calibration
+    from dyq_vla_ros.params import NodeParams
+
+    chunk = np.tile(np.array([0.01, 0, 0, 0, 0, 0, -1.0], np.float32), (10, 1))
+    chunk[6:, 6] = 1.0  # the gripper closes 6 ticks into the chunk
+    for source in ("action", "joint_state", "disagreement", "gripper", "fused"):
+        params = NodeParams.from_mapping(proxy_source=source, downgrade_steps=1, actions_per_chunk=0)
+        loop = make_control_loop(Calibration(), params)
+        loop.accept_chunk(chunk)
+        result = None
+        for i in range(5):
+            result = loop.tick((np.full(7, 0.01 * i), 0.1 * i))
+        signals = loop.signals()
+        assert result.sensitivity == pytest.approx(signals[source])
+        assert signals["fused"] == max(signals["action"], signals["disagreement"], signals["gripper"])
+    assert signals["gripper"] == pytest.approx(1 - 2 / 10)  # two ticks before the planned close
+    with pytest.raises(ValueError, match="proxy source"):
+        loop.proxy_source = "imu"
+
+
+def test_flow_steps_follow_sensitivity_and_the_static_count():
+    from dyq_vla_ros.control import make_control_loop
+    from dyq_vla_ros.dyq import Calibration
+    from dyq_vla_ros.params import NodeParams
+
+    params = NodeParams.from_mapping(flow_steps_reduced=2, theta_flow=0.5, downgrade_steps=2, proxy_source="gripper")
+    loop = make_control_loop(Calibration(), params, flow_steps=5)
+    loop.accept_chunk(np.tile(np.array([0.01, 0, 0, 0, 0, 0, -1.0], np.float32), (10, 1)))  # no gripper change
+    assert [loop.tick().flow_steps for _ in range(3)] == [5, 2, 2]
+    loop.reconfigure(params.replace(flow_steps=3, flow_steps_reduced=0))
+    assert loop.tick().flow_steps == 3
+
+
+def test_disagreement_compares_the_new_chunk_with_the_rest_of_the_last_one():
+    from dyq_vla_ros.control import make_control_loop
+    from dyq_vla_ros.dyq import Calibration
+    from dyq_vla_ros.params import NodeParams
+
+    loop = make_control_loop(Calibration(), NodeParams.from_mapping(actions_per_chunk=5, proxy_source="disagreement"))
+
+    def execute(chunk: np.ndarray) -> list[float]:
+        loop.mark_requested()  # requested and delivered at once, as in-process evaluation runs it
+        loop.accept_chunk(chunk)
+        return [loop.tick().sensitivity for _ in range(5)]
+
+    forward = np.tile(np.array([0.01, 0, 0, 0, 0, 0, -1.0], np.float32), (10, 1))
+    assert execute(forward) == [0.0] * 5  # nothing planned before
+    assert execute(forward) == [0.0] * 5  # what the last chunk planned for these ticks (its actions 5..9)
+    sideways = np.tile(np.array([0, 0.01, 0, 0, 0, 0, -1.0], np.float32), (10, 1))
+    assert execute(sideways) == [1.0] * 5  # a right angle: sqrt(2) times the action's length, clipped to 1
