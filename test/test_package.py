@@ -168,22 +168,41 @@ def test_the_prepared_cuda_check_uses_only_existing_cli_options():
         assert args.device == "cuda" and args.json.startswith("/tmp/")
 
 
-def test_the_vision_probe_runs_and_reports_held_out_errors(tmp_path):
+def test_the_vision_probe_memorises_few_layouts_and_reports_the_held_out_error(tmp_path):
+    """On 6 layouts a small tower learns those layouts and nothing that carries over (the probe's finding)."""
     import subprocess
     import sys
 
+    import numpy as np
+
+    from dyq_vla_ros.sim.seeds import train_seeds
+    from dyq_vla_ros.training.vision import OBJECT_TARGETS, render_layouts
+
     out = tmp_path / "probe.json"
-    args = ["--layouts", "6", "--eval", "4", "--minutes", "0.01", "--batch", "2", "--threads", "1"]
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "vision_probe.py"), *args, "--json", str(out)], check=True)
-    record = json.loads(out.read_text())
-    assert record["layouts"] == 6 and record["steps"] >= 1
-    for split in ("train", "held_out"):
-        assert 0.0 < record[split]["peg_mm_median"] < 1000.0 and 0.0 < record[split]["hole_mm_median"] < 1000.0
+    tower = ["--image-size", "32", "--patch", "8", "--hidden", "32", "--layers", "1", "--lr", "3e-3"]
+    args = ["--layouts", "6", "--eval", "4", "--minutes", "0.03", "--batch", "6", "--threads", "1", *tower]
+    script = str(ROOT / "scripts" / "vision_probe.py")
+    run = subprocess.run([sys.executable, script, *args, "--json", str(out)], check=True, capture_output=True)
+    first, *_, last = (json.loads(line) for line in run.stdout.decode().splitlines())
+    assert json.loads(out.read_text()) == last and first["steps"] == 0 and last["steps"] > first["steps"]
+    assert last["layouts"] == 6 and last["patch"] == 8
+    # the reported spread is that of the 6 training layouts' peg and hole positions (per axis, plus 1 mm),
+    # each colour's over the layouts it appears in
+    layouts = render_layouts(train_seeds(6), 32)
+    positions = np.where(layouts.mask > 0, layouts.targets, np.nan)[:, :OBJECT_TARGETS]
+    std = np.nan_to_num(np.nanstd(positions, axis=0)) + 1e-3
+    assert last["spread_mm"] == pytest.approx(np.median(np.hypot(std[0::2], std[1::2])) * 1e3, rel=1e-4)
+    for key in ("peg_mm_median", "hole_mm_median"):
+        assert last["train"][key] < 0.5 * first["train"][key]  # it learns the layouts it sees
+        assert last["held_out"][key] > 0.5 * last["spread_mm"]  # and not where things stand in new ones
+        assert last["held_out"][key] > 2 * last["train"][key]
 
 
 def test_the_action_probe_compares_a_checkpoint_with_the_expert(tmp_path):
     import subprocess
     import sys
+
+    import numpy as np
 
     from dyq_vla_ros.policy import EMBEDDED_MODEL_DIR
 
@@ -193,7 +212,14 @@ def test_the_action_probe_compares_a_checkpoint_with_the_expert(tmp_path):
     record = json.loads(out.read_text())
     assert record["frames"] == 12 and len(record["sq_error_per_chunk_step"]) == 10
     assert set(record["sq_error_per_dim"]) == {"dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper"}
-    assert all(v > 0 for v in record["sq_error_per_dim"].values())
+    # both are means of the same squared errors, over other axes
+    overall = np.mean(list(record["sq_error_per_dim"].values()))
+    assert np.mean(record["sq_error_per_chunk_step"]) == pytest.approx(overall, rel=1e-3)
+    # the shipped model's first action follows the expert's: in units of the label spread well under 1
+    # (predicting the mean would score about 1), within millimetres, and correlated in the plane
+    assert record["sq_error_per_chunk_step"][0] < 0.5
+    assert max(record["first_action_abs_error_mm"][:2]) < 5.0
+    assert min(record["first_action_corr"]["dx"], record["first_action_corr"]["dy"]) > 0.5
 
 
 def test_the_target_probe_runs_the_noisy_expert_oracle_and_a_checkpoint():
@@ -213,15 +239,11 @@ def test_the_target_probe_runs_the_noisy_expert_oracle_and_a_checkpoint():
         capture_output=True,
     )
     assert json.loads(wild.stdout)["successes"] == 0  # 4 cm errors cannot insert a peg with 4 mm tolerance
-    first = subprocess.run(
-        [sys.executable, script, "first", "--model-path", str(EMBEDDED_MODEL_DIR), "--episodes", "2"],
-        check=True,
-        capture_output=True,
-    )
-    assert json.loads(first.stdout)["xy_error_mm_median"] > 0
-    carried = subprocess.run(
-        [sys.executable, script, "first", "--model-path", str(EMBEDDED_MODEL_DIR), "--episodes", "2", "--holding"],
-        check=True,
-        capture_output=True,
-    )
-    assert json.loads(carried.stdout)["episodes"] == 2  # both named pegs grasped and carried
+    # the first target of the shipped model goes for the named peg (and, holding it, the named hole):
+    # on these seeds every other peg and hole stands 85 mm or more from the named one, so an error under
+    # 40 mm picks the right object; a model blind to the yaw would err 22.5 degrees in the median
+    for extra in ([], ["--holding"]):
+        command = [sys.executable, script, "first", "--model-path", str(EMBEDDED_MODEL_DIR), "--episodes", "2"]
+        first = json.loads(subprocess.run([*command, *extra], check=True, capture_output=True).stdout)
+        assert first["episodes"] == 2  # with --holding: both named pegs grasped and carried
+        assert first["xy_error_mm_p90"] < 40.0 and first["yaw_error_deg_median"] < 15.0, first

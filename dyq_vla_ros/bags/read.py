@@ -27,15 +27,38 @@ def read_messages(path: str | Path, topics: Sequence[str] | None = None) -> Iter
         if missing:
             raise BagError(f"bag {path} has no topic {', '.join(missing)}; it has: {', '.join(sorted(available))}")
         conns = [c for c in reader.connections if topics is None or c.topic in topics]
-        for conn, timestamp, raw in reader.messages(connections=conns):
-            yield conn.topic, timestamp, reader.deserialize(raw, conn.msgtype)
+        messages = _messages(path, reader, conns)
+        for conn, timestamp, raw in messages:
+            try:
+                msg = reader.deserialize(raw, conn.msgtype)
+            except Exception as exc:  # a damaged message: rosbags raises its reader or serde errors
+                raise undecodable(path, conn.topic, timestamp, exc) from exc
+            yield conn.topic, timestamp, msg
 
 
 def read_raw(path: str | Path) -> Iterator[tuple[str, str, int, bytes]]:
     """(topic, msgtype, timestamp_ns, CDR bytes) of every message, in time order."""
     with _open(path) as reader:
-        for conn, timestamp, raw in reader.messages():
+        for conn, timestamp, raw in _messages(path, reader, None):
             yield conn.topic, conn.msgtype, timestamp, bytes(raw)
+
+
+def undecodable(path: str | Path, topic: str, timestamp_ns: int, exc: Exception) -> BagError:
+    """The error for a recorded message that cannot be deserialized."""
+    return BagError(f"bag {path} is damaged: its {topic} message at {timestamp_ns} ns cannot be decoded ({exc})")
+
+
+def _messages(path: str | Path, reader: AnyReader, connections: list | None) -> Iterator[tuple[Any, int, bytes]]:
+    """The reader's messages; a storage error while reading (a damaged chunk) is a BagError naming the bag."""
+    it = reader.messages(connections=connections) if connections is not None else reader.messages()
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:  # rosbags raises several reader errors for damaged storage
+            raise BagError(f"bag {path} is damaged: reading its messages failed ({exc})") from exc
+        yield item
 
 
 @contextmanager
@@ -43,8 +66,12 @@ def _open(path: str | Path) -> Iterator[AnyReader]:
     p = Path(path)
     if not p.exists():
         raise BagError(f"bag {p} does not exist")
-    reader = AnyReader([p], default_typestore=TYPESTORE)
+    if p.is_dir() and not (p / "metadata.yaml").exists():
+        raise BagError(
+            f"bag {p} has no metadata.yaml (a recording that did not finish? `ros2 bag reindex {p}` writes one)"
+        )
     try:
+        reader = AnyReader([p], default_typestore=TYPESTORE)
         reader.open()
     except Exception as exc:  # rosbags raises several reader errors for broken bags
         raise BagError(f"cannot open bag {p}: {exc}") from exc

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rosbags.serde import SerdeError
 
 from dyq_vla_ros import contract
 from dyq_vla_ros.bags.errors import BagError
@@ -25,7 +26,7 @@ from dyq_vla_ros.bags.messages import (
     joint_trajectory_msg,
     scalar_msg,
 )
-from dyq_vla_ros.bags.read import bag_topics, read_raw
+from dyq_vla_ros.bags.read import bag_topics, read_raw, undecodable
 from dyq_vla_ros.bags.record import TYPESTORE, BagRecorder
 from dyq_vla_ros.control import Chunk, InferenceRequest, NonFiniteActionsError, PolicySession, stale_reason
 from dyq_vla_ros.params import NodeParams
@@ -33,8 +34,8 @@ from dyq_vla_ros.policy import Observation, Pi0Policy, Pi0PolicyConfig
 from dyq_vla_ros.sensors import ConversionError, compressed_to_rgb, image_to_rgb, joint_positions, stamp_to_seconds
 from dyq_vla_ros.types import SCENE_CAMERA, WEIGHT_BITS
 
-_Frame = tuple[int, tuple[str, bytes]]
-"""(bag time, (msgtype, CDR bytes)) of the newest frame of a camera."""
+_Frame = tuple[int, tuple[str, Any]]
+"""(bag time, (msgtype, deserialized message)) of the newest frame of a camera."""
 _Joint = tuple[int, np.ndarray, float]
 """(bag time, positions, stamp in seconds) of the newest joint state."""
 
@@ -120,7 +121,10 @@ class BagReplayer:
                     self._tick(out, next_tick)
                     next_tick += period_ns
                 out.write(topic, msgtype, raw, t)
-                self._take(topic, msgtype, raw, t)
+                try:
+                    self._take(topic, msgtype, raw, t)
+                except SerdeError as exc:  # a damaged message: the bag, not the replay, is at fault
+                    raise undecodable(in_bag, topic, t, exc) from exc
                 last_t = t
             while next_tick is not None and next_tick <= last_t:
                 self._tick(out, next_tick)
@@ -131,7 +135,7 @@ class BagReplayer:
         """Update the latest inputs with one recorded message."""
         if topic in self._by_topic:
             for name in self._by_topic[topic]:
-                self._frames[name] = (t, (msgtype, raw))
+                self._frames[name] = (t, (msgtype, TYPESTORE.deserialize_cdr(raw, msgtype)))
         elif topic == self.joint_topic:
             msg: Any = TYPESTORE.deserialize_cdr(raw, msgtype)
             try:
@@ -174,8 +178,8 @@ class BagReplayer:
                 self.summary.actions += 1
             self.summary.bits.append(result.bits)
             out.write_message(contract.TOPIC_BIT_WIDTH, scalar_msg("std_msgs/msg/UInt8", result.bits), t)
-            s = result.sample.sensitivity if result.sample else 0.0
-            out.write_message(contract.TOPIC_SENSITIVITY, scalar_msg("std_msgs/msg/Float32", s), t)
+            out.write_message(contract.TOPIC_SENSITIVITY, scalar_msg("std_msgs/msg/Float32", result.sensitivity), t)
+            out.write_message(contract.TOPIC_FLOW_STEPS, scalar_msg("std_msgs/msg/UInt8", result.flow_steps), t)
             request = session.request()
             if request is not None:
                 self._pending = self._infer(request, joint[1])
@@ -207,10 +211,9 @@ class BagReplayer:
         except NonFiniteActionsError:
             return None
 
-    def _decode(self, ref: tuple[str, bytes]) -> np.ndarray:
-        msgtype, raw = ref
+    def _decode(self, ref: tuple[str, Any]) -> np.ndarray:
+        msgtype, msg = ref
         limit = self.params.max_image_pixels
-        msg = TYPESTORE.deserialize_cdr(raw, msgtype)
         if msgtype == "sensor_msgs/msg/CompressedImage":
             return compressed_to_rgb(msg, max_pixels=limit)
         return image_to_rgb(msg, max_pixels=limit)

@@ -29,6 +29,7 @@ COUNTERS = (
     "rejected_joint_states",
     "rejected_instructions",
     "clipped_actions",
+    "inferences",
     "inference_errors",
     "starved_ticks",
     "published_actions",
@@ -97,12 +98,16 @@ class InputSlots:
         self._params: NodeParams = NodeParams.defaults()
 
     def reset(self, cameras: Mapping[str, str], params: NodeParams, *, joints: Sequence[str], state_dim: int) -> None:
-        """Forget every input and count from zero (a new activation); cameras: name -> topic."""
+        """Forget the sensor inputs and count from zero (a new activation); the task given so far stays.
+
+        cameras: name -> topic. The instruction received last (else the `instruction` parameter) is kept:
+        a node deactivated and activated again resumes the task it was given, as a new episode.
+        """
         with self._lock:
             self.cameras = {name: CameraSlot(name, topic) for name, topic in cameras.items()}
             self._joint = _Joint()
             self._joint_problem = ""
-            self.instruction = params.instruction.strip()
+            self.instruction = self.instruction or params.instruction.strip()
             self.counters = dict.fromkeys(COUNTERS, 0)
         self.configure(params, joints=joints, state_dim=state_dim)
 
@@ -205,7 +210,7 @@ class InputSlots:
         reason = stale_reason(
             self.now(), instruction=instruction, inputs=inputs, timeout_s=self._params.stale_timeout_s
         )
-        if reason == "no joint state received" and self._joint_problem:
+        if reason.startswith(("no joint state received", "joint state stale")) and self._joint_problem:
             reason += f"; the states arriving are rejected: {self._joint_problem}"
         return reason
 

@@ -155,6 +155,7 @@ class PolicyNode(LifecycleNode):
         topics += (
             ("bits", UInt8, contract.TOPIC_BIT_WIDTH),
             ("sensitivity", Float32, contract.TOPIC_SENSITIVITY),
+            ("flow_steps", UInt8, contract.TOPIC_FLOW_STEPS),
             ("markers", MarkerArray, contract.TOPIC_MARKERS),
         )
         self._pubs = {key: self.create_lifecycle_publisher(cls, topic, COMMAND_QOS) for key, cls, topic in topics}
@@ -325,11 +326,11 @@ class PolicyNode(LifecycleNode):
     def _publish_precision(self) -> None:
         assert self._session is not None
         bits = self._session.controller.bits
-        sample = self._session.loop.sample
-        s = sample.sensitivity if sample else 0.0
+        s = self._session.loop.sensitivity
         stamp = self.get_clock().now().to_msg()
         self._pubs["bits"].publish(UInt8(data=bits))
         self._pubs["sensitivity"].publish(Float32(data=float(s)))
+        self._pubs["flow_steps"].publish(UInt8(data=self._session.loop.flow.steps))
         self._pubs["markers"].publish(precision_marker(bits, s, frame_id=self._params.marker_frame_id, stamp=stamp))
         if bits != self._last_bits_published:
             self._last_bits_published = bits

@@ -87,5 +87,6 @@ class InferenceWorker:
             return None
         observation = Observation(images, snapshot.state, snapshot.instruction)
         chunk = self.session.infer(request, observation)
+        self.inputs.count("inferences")
         self.failed = False
         return chunk

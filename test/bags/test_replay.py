@@ -96,10 +96,52 @@ def _converted(tmp_path: Path, encoding: str) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def default_replay(tmp_path_factory) -> Path:
+    """The fixture replayed with the node's default parameters."""
+    out = tmp_path_factory.mktemp("default") / "out"
+    BagReplayer({}).run(FIXTURE, out)
+    return out
+
+
 @pytest.mark.parametrize("encoding", ["bgr8", "mono8", "jpeg", "png"])
-def test_other_encodings_and_extra_finger_joints_replay(tmp_path, encoding):
+def test_other_encodings_and_extra_finger_joints_replay(tmp_path, encoding, default_replay):
     summary = BagReplayer({}).run(_converted(tmp_path, encoding), tmp_path / "out")
     assert summary.actions > 50 and summary.rejected_images == 0 and summary.rejected_joint_states == 0
+    if encoding in ("bgr8", "png"):  # lossless: the policy sees the very pixels, and the finger joints are left out
+        assert _actions(tmp_path / "out") == _actions(default_replay)
+    else:  # jpeg and grey lose detail, yet the policy still commands
+        assert _actions(tmp_path / "out") != _actions(default_replay)
+
+
+@pytest.mark.parametrize(("storage", "compression"), [("sqlite3", ""), ("mcap", "file"), ("sqlite3", "message")])
+def test_sqlite3_and_zstd_compressed_bags_replay_as_the_mcap_one(tmp_path, storage, compression, default_replay):
+    from bag_factories import rewrite
+
+    bag = rewrite(tmp_path / "bag", storage=storage, compression=compression)
+    summary = BagReplayer({}).run(bag, tmp_path / "out")
+    assert summary.actions > 50 and _actions(tmp_path / "out") == _actions(default_replay)
+
+
+def _with_damaged_message(tmp_path: Path, topic: str) -> tuple[Path, int]:
+    """The fixture with the 20th message on topic cut in half; the bag and that message's time."""
+    out = tmp_path / "damaged"
+    seen, damaged_at = 0, -1
+    with BagRecorder(out) as bag:
+        for name, msgtype, t, raw in read_raw(FIXTURE):
+            if name == topic:
+                seen += 1
+                if seen == 20:
+                    raw, damaged_at = raw[: len(raw) // 2], t
+            bag.write(name, msgtype, raw, t)
+    return out, damaged_at
+
+
+@pytest.mark.parametrize("topic", [contract.TOPIC_JOINT_STATES, contract.TOPIC_IMAGE])
+def test_a_damaged_message_stops_the_replay_naming_the_bag_topic_and_time(tmp_path, topic):
+    bag, t = _with_damaged_message(tmp_path, topic)
+    with pytest.raises(BagError, match=rf"bag .*damaged is damaged: its {topic} message at {t} ns cannot be decoded"):
+        BagReplayer({}).run(bag, tmp_path / "out")
 
 
 def test_plot_writes_a_readable_png(replayed, tmp_path):
@@ -155,14 +197,13 @@ def _actions(bag: Path) -> list[list[float]]:
     return [list(m.data) for _, _, m in read_messages(bag, [contract.TOPIC_ACTION])]
 
 
-def test_camera_option_names_the_topic_of_a_camera(tmp_path):
+def test_camera_option_names_the_topic_of_a_camera(tmp_path, default_replay):
     bag = _renamed(tmp_path, {contract.TOPIC_WRIST_IMAGE: "/gripper_cam/color"})
     with pytest.raises(BagError, match=r"no topic /camera/wrist/image_raw for camera 'wrist'.*--camera wrist=TOPIC"):
         BagReplayer({}).run(bag, tmp_path / "refused")
     summary = BagReplayer({}, cameras={"wrist": "/gripper_cam/color"}).run(bag, tmp_path / "remapped")
     assert summary.cameras == {"scene": contract.TOPIC_IMAGE, "wrist": "/gripper_cam/color"}
-    BagReplayer({}).run(FIXTURE, tmp_path / "original")
-    assert _actions(tmp_path / "remapped") == _actions(tmp_path / "original")  # the same frames, renamed
+    assert _actions(tmp_path / "remapped") == _actions(default_replay)  # the same frames, renamed
 
 
 def test_the_cli_takes_camera_options(tmp_path):

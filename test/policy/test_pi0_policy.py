@@ -245,3 +245,17 @@ def test_switching_mid_sequence_equals_a_fresh_model_in_that_mode():
     fresh = Pi0Policy()
     fresh.set_precision(PrecisionMode.W4A4, 4)
     np.testing.assert_array_equal(switched.predict_action_chunk(_obs()), fresh.predict_action_chunk(_obs()))
+
+
+def test_noise_seed_sets_the_flow_matching_noise(random_model):
+    from dyq_vla_ros.params import NodeParams
+    from dyq_vla_ros.policy import Pi0PolicyConfig
+
+    def chunk(seed: int) -> np.ndarray:
+        policy = Pi0Policy(random_model, Pi0PolicyConfig.from_params(NodeParams.from_mapping(noise_seed=seed)))
+        policy.set_precision(PrecisionMode.FP, 16)
+        return policy.predict_action_chunk(_obs())
+
+    a, b = chunk(12345), chunk(12345)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, chunk(0))

@@ -90,6 +90,7 @@ class Recorder(Node):
             (contract.TOPIC_ACTION, Float32MultiArray),
             (contract.TOPIC_BIT_WIDTH, UInt8),
             (contract.TOPIC_SENSITIVITY, Float32),
+            (contract.TOPIC_FLOW_STEPS, UInt8),
             (contract.TOPIC_TWIST, TwistStamped),
             (contract.TOPIC_GRIPPER, Float32),
             (contract.TOPIC_MARKERS, MarkerArray),
@@ -217,6 +218,22 @@ def recorder(executor) -> Recorder:
     return rec
 
 
+def parameter_value(value: object) -> ParameterValue:
+    """A ParameterValue of the type the Python value has (bool, int, float, str or a list of one of these)."""
+    if isinstance(value, bool):
+        return ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+    if isinstance(value, int):
+        return ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    if isinstance(value, float):
+        return ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+    if isinstance(value, str):
+        return ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    items = list(value)  # type: ignore[call-overload]
+    if items and all(isinstance(v, str) for v in items):
+        return ParameterValue(type=ParameterType.PARAMETER_STRING_ARRAY, string_array_value=items)
+    return ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=[float(v) for v in items])
+
+
 class NodeApi:
     """Talks to the dyq_vla_node under test: services, parameters and its recorded diagnostics."""
 
@@ -240,8 +257,9 @@ class NodeApi:
         return {kv.key: kv.value for kv in status.values}
 
     def latest(self) -> dict[str, str]:
-        """Values of the newest policy status."""
-        return self.values(self.statuses()[-1])
+        """Values of the newest policy status ({} before the first)."""
+        statuses = self.statuses()
+        return self.values(statuses[-1]) if statuses else {}
 
     def wait_for_actions(self, count: int = 3, timeout: float = STARTUP_S) -> None:
         """Spin until the node has published count actions."""
@@ -258,14 +276,12 @@ class NodeApi:
 
     def set_param(self, name: str, value: object):
         """Set one parameter; returns the SetParametersResult."""
-        if isinstance(value, bool):
-            pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
-        elif isinstance(value, str):
-            pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
-        else:
-            pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
-        request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
-        return self.call(SetParameters, "set_parameters", request).results[0]
+        return self.set_params(**{name: value})[0]
+
+    def set_params(self, **values: object) -> list:
+        """Set parameters in one request (each validated on its own); the SetParametersResults."""
+        params = [Parameter(name=name, value=parameter_value(value)) for name, value in values.items()]
+        return self.call(SetParameters, "set_parameters", SetParameters.Request(parameters=params)).results
 
     def get_params(self, *names: str) -> list:
         """Current values of parameters (double, integer, bool or string)."""
@@ -275,6 +291,8 @@ class NodeApi:
             ParameterType.PARAMETER_INTEGER: "integer_value",
             ParameterType.PARAMETER_BOOL: "bool_value",
             ParameterType.PARAMETER_STRING: "string_value",
+            ParameterType.PARAMETER_DOUBLE_ARRAY: "double_array_value",
+            ParameterType.PARAMETER_STRING_ARRAY: "string_array_value",
         }
         return [getattr(v, fields[v.type]) for v in reply.values]
 

@@ -14,27 +14,28 @@ from dyq_vla_ros.ros.qos import COMMAND_QOS, SENSOR_QOS
 from dyq_vla_ros.ros.sim_robot_node import RESULT_QOS
 from dyq_vla_ros.sim import JOINT_NAMES
 
+EPISODES, MIN_SUCCESSES = 8, 5
+"""The shipped model in dyq inserts 95 of 100 held-out pegs in-process (docs/BENCHMARKS.md) and 3 of 3
+over DDS in `make demo`. At a success rate of 0.90 P(X <= 4 of 8) = 0.005; even at 0.85 it is 0.021, so
+a broken closed loop (0 successes) fails this test and a working one passes it."""
 
-def test_short_closed_loop_run_produces_episode_outcomes_and_a_bag(tmp_path):
+
+def test_the_shipped_model_inserts_pegs_over_dds_in_dyq_mode(tmp_path):
     bag = tmp_path / "demo_bag"
-    summary = run_demo(
-        episodes=2, policy_params={"control_rate_hz": 20.0}, sim_params={"max_steps": 15}, bag=bag, timeout_s=240
-    )
-    assert len(summary.results) == 2
-    for i, result in enumerate(summary.results):
-        assert result["episode"] == i and result["seed"] == 1_000_000 + i
-        assert isinstance(result["success"], bool) and result["reason"] in ("success", "max_steps")
-        assert result["steps"] == 15 or result["success"]
-        assert result["instruction"].startswith("put the ")
-    assert sum(summary.bits.values()) >= 20 and set(summary.bits) <= {2, 4, 8, 16}
-    assert float(summary.diagnostics["latency_ms_mean"]) > 0
-    assert "success rate" in summary.table()
-
+    summary = run_demo(episodes=EPISODES, policy_params={"control_rate_hz": 20.0}, bag=bag, timeout_s=900)
+    assert [r["seed"] for r in summary.results] == [1_000_000 + i for i in range(EPISODES)]
+    wins = sum(r["success"] for r in summary.results)
+    assert wins >= MIN_SUCCESSES, summary.results
+    for r in summary.results:
+        assert (r["reason"] == "success") == r["success"] and (r["success"] or r["steps"] == 200)
+    # real inference latency, pipelined: the node ran its shipped calibration's widths
+    assert set(summary.bits) == {8, 16} and summary.bits[8] > summary.bits[16]
+    assert float(summary.diagnostics["latency_ms_mean"]) > 0 and summary.diagnostics["precision_mode"] == "dyq"
     topics = [t for t, _, _ in read_messages(bag)]
-    for topic in (contract.TOPIC_IMAGE, contract.TOPIC_JOINT_STATES, contract.TOPIC_ACTION, contract.TOPIC_BIT_WIDTH):
-        assert topics.count(topic) >= 10, topic
+    steps = sum(r["steps"] for r in summary.results)
+    assert topics.count(contract.TOPIC_ACTION) >= steps  # every simulator step was an action recorded
     results = [json.loads(m.data) for _, _, m in read_messages(bag, [contract.TOPIC_EPISODE_RESULT])]
-    assert [r["episode"] for r in results] == [0, 1]
+    assert [r["episode"] for r in results] == list(range(EPISODES))
 
 
 def test_sim_robot_node_applies_actions_and_reports_episodes(executor, spin, start_sim):

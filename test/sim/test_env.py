@@ -138,8 +138,12 @@ def test_aligned_peg_goes_in_and_succeeds(env):
 
 
 def test_expert_succeeds_on_a_fixed_held_out_seed_set(env):
-    results = [run_expert_episode(env, s)[0] for s in eval_seeds(100)]
-    assert np.mean(results) >= 0.98
+    """The expert, the data's teacher, solves every held-out layout (README: 200/200 in `dyq-vla sim-bench`).
+
+    So any failure here is a regression of the expert or of the scene.
+    """
+    failed = [s for s in eval_seeds(100) if not run_expert_episode(env, s)[0]]
+    assert not failed, f"the expert fails on held-out seeds {failed}"
 
 
 def test_expert_with_noise_still_mostly_succeeds(env):

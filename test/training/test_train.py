@@ -135,12 +135,23 @@ def test_vision_pretraining_learns_to_locate_and_is_logged(tmp_path):
     record = json.loads((tmp_path / "ckpt" / "training_log.json").read_text())["vision_pretraining"]
     assert record["layouts"] == 64 and record["steps"] == 150
     assert record["final_loss"] < 0.8 * record["first_loss"]
-    assert 0.0 < record["held_out"]["peg_mm_median"] < 500.0
-    assert 0.0 < record["held_out"]["tool_mm_median"] < 500.0  # pretrained on arm poses by default
-    assert (
-        0.0 < record["held_out"]["peg_yaw_deg_median"] <= 45.0
-        and 0.0 < record["held_out"]["hole_yaw_deg_median"] <= 45.0
-    )
+    assert "tool_mm_median" in record["held_out"]  # pretrained on arm poses by default: the tool is a target
+    # on the held-out layouts it places pegs and holes better than knowing only where they stand on average
+    # (the training layouts' mean position of each colour), and their yaws better than chance (22.5 degrees
+    # median: a square's yaw error lies in [0, 45])
+    from dyq_vla_ros.sim.seeds import calibration_seeds, train_seeds
+    from dyq_vla_ros.training.train import VISION_HELD_OUT
+
+    seen = render_layouts(train_seeds(64), 32, arm_poses=True)
+    held_out = render_layouts(calibration_seeds(VISION_HELD_OUT), 32, arm_poses=True)
+    mean = (seen.targets * seen.mask).sum(0) / np.maximum(seen.mask.sum(0), 1.0)
+    for obj, offset in (("peg", 0), ("hole", 2)):
+        x = [4 * c + offset for c in range(len(COLOUR_NAMES))]  # each colour's x; its y follows
+        y = [i + 1 for i in x]
+        dist = np.hypot(mean[x] - held_out.targets[:, x], mean[y] - held_out.targets[:, y])
+        baseline = float(np.median(dist[held_out.mask[:, x] > 0])) * 1e3
+        assert record["held_out"][f"{obj}_mm_median"] < 0.9 * baseline, (obj, record["held_out"], baseline)
+        assert record["held_out"][f"{obj}_yaw_deg_median"] < 20.0
 
 
 def test_fine_tuning_starts_from_a_checkpoint_on_several_datasets(trained, tmp_path):

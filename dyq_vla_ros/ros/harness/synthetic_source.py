@@ -91,6 +91,7 @@ class SyntheticSource(Node):
         image_format: str = "raw",
         wrist: bool = True,
         cameras: Sequence[str] = (),
+        send_instruction: bool = True,
         **node_kwargs: Any,
     ) -> None:
         super().__init__(node_name, **node_kwargs)
@@ -116,7 +117,8 @@ class SyntheticSource(Node):
         self.create_timer(1.0 / joint_rate_hz, self._publish_joints)
         self._instruction_sent = False
         self.published = {"images": 0, "joint_states": 0}
-        self.create_timer(0.2, self._publish_instruction)
+        if send_instruction:
+            self.create_timer(0.2, self._publish_instruction)
 
     def restart_script(self) -> None:
         """Play the motion script from its first phase again."""
