@@ -74,7 +74,7 @@ setup(
         "peers": ["onnx", "onnxruntime"],
         # evaluation episodes spread over a Ray cluster (`--ray ADDRESS`); local processes without it
         "ray": ["ray"],
-        "test": ["hypothesis", "mypy", "pytest", "pytest-timeout", "ray", "ruff", TRITON],
+        "test": ["hypothesis", "mypy", "onnx", "onnxruntime", "pytest", "pytest-timeout", "ray", "ruff", TRITON],
     },
     ext_modules=EXT_MODULES,
     cmdclass=CMDCLASS,

@@ -208,7 +208,7 @@ def ablate_compute(args: argparse.Namespace, ev: ClosedLoopEvaluator) -> int:
     )
     from dyq_vla_ros.types import PrecisionMode
 
-    cost = flow_cost(ev.policy, [PrecisionMode.W4A8, PrecisionMode.W4A16])
+    cost = flow_cost(ev.policy, [PrecisionMode.FP, PrecisionMode.W4A8, PrecisionMode.W4A16])
     steps = [int(v) for v in args.flow_steps.split(",") if v]
     thetas = [float(v) for v in args.theta_flow.split(",") if v]
     variants = compute_variants(ev.policy.calibration, steps, thetas, proxy_source=args.proxy_source)

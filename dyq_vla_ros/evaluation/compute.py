@@ -45,11 +45,14 @@ def flow_cost(policy: Pi0Policy, modes: Sequence[PrecisionMode], *, repeats: int
     return out
 
 
-def episode_compute_ms(episode: EpisodeResult, cost: Mapping[str, Mapping[str, float]]) -> float:
+def episode_compute_ms(
+    episode: EpisodeResult, cost: Mapping[str, Mapping[str, float]], mode: PrecisionMode = PrecisionMode.DYQ
+) -> float:
     """An episode's projected compute: per inference the prefix of its width's mode plus its steps' cost."""
     total = 0.0
     for bits, steps in zip(episode.inference_bits, episode.inference_steps, strict=True):
-        row = cost["w4a16" if bits == 16 else f"w4a{bits}"] if "w4a16" in cost else cost[next(iter(cost))]
+        key = "fp" if mode is PrecisionMode.FP else f"w4a{bits}"
+        row = cost[key] if key in cost else cost["w4a16" if bits == 16 else "w4a8"]
         total += row["prefix_ms"] + steps * row["step_ms"]
     return total
 
@@ -61,8 +64,8 @@ def compute_variants(
     *,
     proxy_source: str = "action",
 ) -> list[Variant]:
-    """Static w4a8 at the full and at reduced step counts, dyq at full steps, and dyq with flow-step allocation."""
-    variants = [Variant("static w4a8", PrecisionMode.W4A8)]
+    """fp, static w4a8 at the full and at reduced step counts, dyq at full steps, and dyq with flow-step allocation."""
+    variants = [Variant("fp", PrecisionMode.FP), Variant("static w4a8", PrecisionMode.W4A8)]
     variants += [Variant(f"static w4a8, {k} steps", PrecisionMode.W4A8, {"flow_steps": k}) for k in reduced_steps]
     variants.append(Variant("dyq", PrecisionMode.DYQ, {"proxy_source": proxy_source}, calibration))
     for k in reduced_steps:
@@ -91,14 +94,17 @@ def run_compute_variants(
             seeds, v.mode, desc=v.name, progress=progress, params=v.params, calibration=v.calibration
         )
         record = summarise(v.mode, done, evaluator.weight_bytes(v.mode))
-        record["compute_ms_per_episode_projected"] = float(np.mean([episode_compute_ms(e, cost) for e in done]))
+        record["compute_ms_per_episode_projected"] = float(np.mean([episode_compute_ms(e, cost, v.mode) for e in done]))
         results[v.name] = record
-    base = results.get("static w4a8")
+    base, fp = results.get("static w4a8"), results.get("fp")
     for record in results.values():
         if base is not None:
             record["compute_vs_static_w4a8"] = (
                 base["compute_ms_per_episode_projected"] / record["compute_ms_per_episode_projected"]
             )
+        if fp is not None:
+            low, high = fp["ci95"]
+            record["within_fp_ci95"] = bool(low <= record["success_rate"] <= high)
     return results
 
 

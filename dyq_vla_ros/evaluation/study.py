@@ -228,7 +228,7 @@ def plot_study(
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
     steps = study.steps
     top.bar([s.tick for s in steps], [s.sensitivity for s in steps], width=2.0, color="tab:red", alpha=0.7)
-    top.set_ylabel("s_t = D_T / e_t\\n(mm per unit)")
+    top.set_ylabel("s_t = D_T / e_t\n(mm per unit)")
     top.set_title(f"step-wise perturbation, seed {study.seed}")
     for name, colour in zip(proxies, ("black", "tab:blue", "tab:green", "tab:orange"), strict=False):
         bottom.plot(ticks, study.proxies[name], color=colour, lw=1.2, label=name)

@@ -43,7 +43,7 @@ def test_cli_writes_the_documented_json(tmp_path):
     for record in report["results"].values():
         assert {"latency_ms_p50", "latency_ms_p99", "weight_bytes", "speedup_vs_fp"} <= set(record)
     for cost in (report["switch_ms"], report["proxies_controller_ms"]):
-        assert 0 < cost["p50"] <= cost["p99"] < 50
+        assert 0 < cost["p50"] <= cost["p99"]  # their speed goals are benchmark figures (docs/BENCHMARKS.md)
 
 
 def test_scale_presets_have_their_nominal_sizes():

@@ -19,6 +19,7 @@ from dyq_vla_ros.policy import (
     create_random_checkpoint,
 )
 from dyq_vla_ros.quant import W4AXLinear
+from dyq_vla_ros.quant.kernels import CPU_PATHS, cpu_path_reason
 from dyq_vla_ros.types import PrecisionMode
 
 
@@ -216,10 +217,13 @@ def test_bfloat16_model_runs_float_and_w4ax_modes_close_to_float32(random_model)
     assert np.abs(policy.predict_action_chunk(obs) - reference).max() < 2 * tolerance
 
 
-@pytest.mark.parametrize("backend", ["auto", "torch"])
-def test_fast_backends_match_the_reference_on_the_action_output(backend, random_model):
+@pytest.mark.parametrize("backend", CPU_PATHS)
+def test_every_cpu_kernel_path_matches_the_reference_on_the_action_output(backend, random_model):
+    """Each C++ path this CPU runs, through the whole policy (the torch backend runs the reference's ops on a CPU)."""
     from dyq_vla_ros.policy import Pi0PolicyConfig
 
+    if (reason := cpu_path_reason(backend)) is not None:
+        pytest.skip(f"{backend}: {reason}")
     fast = Pi0Policy(random_model, Pi0PolicyConfig(backend=backend))
     ref = Pi0Policy(random_model, Pi0PolicyConfig(backend="reference"))
     for bits in (16, 8, 4, 2):
@@ -232,6 +236,7 @@ def test_fast_backends_match_the_reference_on_the_action_output(backend, random_
         else:  # with 4 or 16 levels a rare rounding flip moves a chunk a little, a wrong kernel moves it all
             assert np.abs(a - b).mean() < 0.02 * np.abs(b).mean(), bits
             assert np.abs(a - b).max() < 0.1 * np.abs(b).max(), bits
+    assert {m.backend for m in fast.model.modules() if isinstance(m, W4AXLinear)} == {backend}
 
 
 def test_switching_mid_sequence_equals_a_fresh_model_in_that_mode():
