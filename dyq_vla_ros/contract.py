@@ -106,8 +106,8 @@ QUANT_BACKENDS = (
     "auto",
     "avx512vnni",
     "avxvnni",
-    "avx2",
     "avx2_cols",
+    "avx2",
     "neon_dotprod",
     "neon",
     "triton",
@@ -274,8 +274,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "quant_backend",
         "auto",
         "W4AX kernels: auto (triton on CUDA where installed, else the best C++ path for the CPU, else torch); "
-        "the C++ paths avx512vnni, avxvnni, avx2 (x86-64; avx2_cols, faster on AVX2 with other rounding, only "
-        "when named) and neon_dotprod, neon (aarch64); triton (CUDA; on a CPU only under TRITON_INTERPRET=1); "
+        "the C++ paths avx512vnni, avxvnni, avx2_cols (x86-64; avx2, on the rows layout, slower, only when "
+        "named) and neon_dotprod, neon (aarch64); triton (CUDA; on a CPU only under TRITON_INTERPRET=1); "
         "torch; or reference (the oracle).",
         choices=QUANT_BACKENDS,
         read_only=True,

@@ -15,12 +15,12 @@ from dyq_vla_ros.quant import triton_w4ax
 from dyq_vla_ros.quant.errors import QuantizationError
 
 BACKENDS = QUANT_BACKENDS
-"""auto: fastest available; avx512vnni, avxvnni, avx2, avx2_cols (x86-64), neon_dotprod, neon (aarch64): the
-C++ kernel paths, one per micro-architecture (avx2_cols: AVX2 on row tiles, faster, its rounding not the
-avx2 path's; never chosen by auto); triton: the Triton kernels (CUDA; on a CPU only under
+"""auto: fastest available; avx512vnni, avxvnni, avx2_cols, avx2 (x86-64), neon_dotprod, neon (aarch64): the
+C++ kernel paths, one per micro-architecture (avx2_cols: AVX2 on 8-row tiles, auto's choice on an AVX2-only
+CPU; avx2: AVX2 on quantize_int4's rows, slower, only when named); triton: the Triton kernels (CUDA; on a CPU only under
 TRITON_INTERPRET=1); torch: portable torch ops; reference: the quantize-then-dequantize accuracy oracle."""
-CPU_PATHS = ("avx512vnni", "avxvnni", "avx2", "avx2_cols", "neon_dotprod", "neon")
-"""The C++ kernel paths, in the order auto prefers them within an architecture (avx2_cols only when named)."""
+CPU_PATHS = ("avx512vnni", "avxvnni", "avx2_cols", "avx2", "neon_dotprod", "neon")
+"""The C++ kernel paths, in the order auto prefers them within an architecture."""
 CPU_TILE_ROWS = {"avx512vnni": 16, "avxvnni": 8, "avx2": 1, "avx2_cols": 8, "neon_dotprod": 4, "neon": 4}
 """Output rows per weight tile of each path's layout (1: quantize_int4's rows; the extension says the same)."""
 CPU_GROUP_MULTIPLE = 64

@@ -15,6 +15,7 @@ import functools
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,7 +81,13 @@ def onnxruntime_matmulnbits(layer: W4AXLinear, accuracy_level: int, threads: int
     if layer.bias is not None:  # the 4th and 5th inputs (zero points, g_idx) left out
         inputs += ["", "", "bias"]
         initializers.append(numpy_helper.from_array(layer.bias.detach().float().numpy(), "bias"))
-    attributes = {"K": layer.in_features, "N": n, "bits": 4, "block_size": group, "accuracy_level": accuracy_level}
+    attributes: dict[str, Any] = {
+        "K": layer.in_features,
+        "N": n,
+        "bits": 4,
+        "block_size": group,
+        "accuracy_level": accuracy_level,
+    }
     node = helper.make_node("MatMulNBits", inputs, ["Y"], domain="com.microsoft", **attributes)
     graph = helper.make_graph(
         [node],

@@ -80,9 +80,9 @@ const Entry kEntries[] = {
      "avx512f, avx512bw, avx512vl, avx512vnni",
      DYQ_VNNI_RUNS},
     {{"avxvnni", Layout::kCols, 8, 0, avx2::quantize, avxvnni::u8_rows, avxvnni::f32_rows}, "avxvnni", DYQ_AVXVNNI_RUNS},
-    {{"avx2", Layout::kRows, 1, 0, avx2::quantize, avx2::u8_rows, avx2::f32_rows}, "avx2, fma, f16c", cpu_avx2},
     {{"avx2_cols", Layout::kCols, 8, 0, avx2::quantize, avx2_cols::u8_rows, avx2_cols::f32_rows}, "avx2, fma, f16c",
      cpu_avx2},
+    {{"avx2", Layout::kRows, 1, 0, avx2::quantize, avx2::u8_rows, avx2::f32_rows}, "avx2, fma, f16c", cpu_avx2},
 };
 
 std::string features() {
