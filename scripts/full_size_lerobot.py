@@ -53,11 +53,22 @@ def write_checkpoint(out: Path) -> None:
     save_file(weights, str(out / "model.safetensors"))
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory (VmRSS), or its anonymous / file-backed part (RssAnon, RssFile), in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def _bytes_outside(model: torch.nn.Module) -> int:
+    """Bytes of large tensors alive outside the model (a float copy held beside the 4-bit one would show)."""
+    import gc
+
+    gc.collect()
+    inside = {t.data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    alive = [o for o in gc.get_objects() if isinstance(o, torch.Tensor) and o.numel() > 1_000_000]
+    return sum(o.numel() * o.element_size() for o in alive if o.data_ptr() not in inside)
 
 
 def run_mode(out: Path, mode_name: str, steps: int) -> dict:
@@ -71,6 +82,7 @@ def run_mode(out: Path, mode_name: str, steps: int) -> dict:
     loaded = time.perf_counter() - start
     policy.set_precision(mode, mode.static_bits or 16)
     ready = time.perf_counter() - start
+    outside = _bytes_outside(policy.model)
     obs = policy.random_observation(480, 640)
     times = []
     for _ in range(steps):
@@ -85,7 +97,11 @@ def run_mode(out: Path, mode_name: str, steps: int) -> dict:
         "step_s": [round(t, 2) for t in times],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
         "rss_mb": round(_rss_mb(), 1),
+        # file-backed pages are the mmapped checkpoint the loader read, reclaimable; anonymous ones are held
+        "rss_anon_mb": round(_rss_mb("RssAnon"), 1),
+        "rss_file_mb": round(_rss_mb("RssFile"), 1),
         "weight_bytes": policy.weight_bytes(),
+        "outside_model_bytes": outside,
         "bf16_weight_bytes": policy.bf16_weight_bytes,
         "chunk_shape": list(chunk.shape),
         "backend": sorted(policy.quant_report.backends) if policy.quant_report else [],

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "w4ax_core.h"
+#include "w4ax_x86_avx2_common.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
@@ -23,13 +24,8 @@ namespace dyq {
 namespace avx2 {
 namespace {
 
-inline int64_t lesser(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// The four horizontal sums of a, b, c, d as one vector.
-inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
+using avx2_common::hsum4;
+using avx2_common::lesser;
 
 // Eight-lane int32 vectors with values in [0, 255], four of them to 32 uint8 in order.
 inline __m256i pack_u8(__m256i a, __m256i b, __m256i c, __m256i d) {

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "w4ax_core.h"
+#include "w4ax_x86_avx2_common.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
@@ -20,12 +21,8 @@ namespace dyq {
 namespace avx2 {
 namespace {
 
-inline int64_t lesser(int64_t a, int64_t b) { return a < b ? a : b; }
-
-inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
+using avx2_common::hsum4;
+using avx2_common::lesser;
 
 // y = sums + bias for up to four consecutive outputs of one token.
 inline void store_f32(const F32Problem& p, int64_t t, int64_t col0, int64_t cols, __m128 sums) {
