@@ -143,3 +143,10 @@ def test_the_core_imports_no_torch(part):
         if _part(m) == part and any(i.split(".")[0] in ("torch", "transformers") for i in _imports(p, m))
     )
     assert not offenders, f"{offenders} import torch or transformers"
+
+
+def test_no_source_file_is_over_400_lines():
+    sources = [p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".cpp", ".h", ".inc")]
+    assert len(sources) > 50
+    long = {str(p.relative_to(PACKAGE)): n for p in sources if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, f"split these by job: {long}"
