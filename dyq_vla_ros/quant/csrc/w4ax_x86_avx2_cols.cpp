@@ -3,7 +3,7 @@
 // (4 x 2 x 255 x 8 = 16320 at most) before one vpmaddwd widens them, so a 64-value group costs 16
 // vpmaddubsw and 2 vpmaddwd per 8 rows, against 16 and 8 on the rows layout. One float conversion and
 // FMA per group and 8 rows, so the float rounding differs from the avx2 path's (both are within the
-// reference's tolerance); the avx2 path stays the bit-stable default.
+// reference's tolerance); `auto` runs it on AVX2-only CPUs, the avx2 path keeps the earlier rounding.
 #if defined(__x86_64__) || defined(_M_X64)
 
 #include <immintrin.h>
@@ -19,22 +19,13 @@ namespace dyq {
 namespace avx2_cols {
 namespace {
 
-struct V {
-  static constexpr int64_t kRows = 8;
+#include "w4ax_x86_ymm.inc"
+
+struct V : Ymm {
   static constexpr int64_t kTokens = 3;
   static constexpr int kF32Tokens = 6;
   static constexpr float kZeroOffset = 0.0f;
   static constexpr float kWeightScale = 1.0f;  // the nibbles are sign-extended to q
-  static constexpr float kNibbleScale = 1.0f / 268435456.0f;
-  using I = __m256i;
-  using F = __m256;
-  static I zero() { return _mm256_setzero_si256(); }
-  static I load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-  static I bcast4(const uint8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-  }
   // two's complement nibble -> q in [-8, 7], through a 16-entry table
   static I signed_nibbles(I n) {
     const I table = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8,
@@ -54,21 +45,6 @@ struct V {
     pairs = _mm256_setzero_si256();
   }
   static I group_sum(I pairs, I wide) { return _mm256_add_epi32(wide, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))); }
-  static I add(I a, I b) { return _mm256_add_epi32(a, b); }
-  template <int B, bool High>
-  static I nibble(I v) {
-    return _mm256_and_si256(_mm256_slli_epi32(v, (High ? 24 : 28) - 8 * B), _mm256_set1_epi32(static_cast<int>(0xF0000000u)));
-  }
-  static F fzero() { return _mm256_setzero_ps(); }
-  static F set1(float v) { return _mm256_set1_ps(v); }
-  static F loadf(const float* p) { return _mm256_loadu_ps(p); }
-  static void storef(float* p, F v) { _mm256_storeu_ps(p, v); }
-  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F addf(F a, F b) { return _mm256_add_ps(a, b); }
-  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
-  static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
-  static F scales(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 };
 
 }  // namespace

@@ -22,19 +22,11 @@ namespace dyq {
 namespace avxvnni {
 namespace {
 
-struct V {
-  static constexpr int64_t kRows = 8;
+#include "w4ax_x86_ymm.inc"
+
+struct V : Ymm {
   static constexpr int64_t kTokens = 3;  // integer tile: 3 tokens x 2 int32 sums + 3 float sums
   static constexpr int kF32Tokens = 6;
-  using I = __m256i;
-  using F = __m256;
-  static I zero() { return _mm256_setzero_si256(); }
-  static I load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-  static I bcast4(const uint8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-  }
   static I low_nibbles(I v) { return _mm256_and_si256(_mm256_slli_epi16(v, 4), _mm256_set1_epi8(static_cast<char>(0xF0))); }
   static I high_nibbles(I v) { return _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(0xF0))); }
   static constexpr float kZeroOffset = 0.0f;          // activation codes stored as they are
@@ -46,24 +38,6 @@ struct V {
   static void settle(I&, I&) {}
   static I group_sum(I lo_sum, I hi_sum) { return add(lo_sum, hi_sum); }
   static I dot(I acc, I u8, I s8) { return DYQ_DPBUSD256(acc, u8, s8); }
-  static I add(I a, I b) { return _mm256_add_epi32(a, b); }
-  // the nibble of byte B (low or high) of every 32-bit lane, as q * 2^28 (a shift and a mask: the
-  // arithmetic shift back would need an intrinsic SIMDe lacks; kNibbleScale takes the 2^28 out)
-  static constexpr float kNibbleScale = 1.0f / 268435456.0f;
-  template <int B, bool High>
-  static I nibble(I v) {
-    return _mm256_and_si256(_mm256_slli_epi32(v, (High ? 24 : 28) - 8 * B), _mm256_set1_epi32(static_cast<int>(0xF0000000u)));
-  }
-  static F fzero() { return _mm256_setzero_ps(); }
-  static F set1(float v) { return _mm256_set1_ps(v); }
-  static F loadf(const float* p) { return _mm256_loadu_ps(p); }
-  static void storef(float* p, F v) { _mm256_storeu_ps(p, v); }
-  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F addf(F a, F b) { return _mm256_add_ps(a, b); }
-  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
-  static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
-  static F scales(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 };
 
 }  // namespace
