@@ -26,6 +26,7 @@ from visualization_msgs.msg import MarkerArray
 
 from dyq_vla_ros import contract
 from dyq_vla_ros.ros.harness.processes import start_module
+from dyq_vla_ros.ros.harness.synthetic_source import SyntheticSource
 from dyq_vla_ros.ros.qos import COMMAND_QOS
 
 DOMAINS = 200
@@ -204,6 +205,18 @@ class Spinner:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             self.executor.spin_once(timeout_sec=0.05)
+
+
+@pytest.fixture
+def start_source(executor):
+    """Start a SyntheticSource robot with these settings in the test's executor."""
+
+    def start(**kwargs) -> SyntheticSource:
+        src = SyntheticSource(**kwargs)
+        executor.add_node(src)
+        return src
+
+    return start
 
 
 @pytest.fixture

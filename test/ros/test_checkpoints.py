@@ -8,26 +8,17 @@ from factories import make_transformers_checkpoint
 
 from dyq_vla_ros import contract
 from dyq_vla_ros.policy import TinyPi0Architecture, create_random_checkpoint
-from dyq_vla_ros.ros.harness.synthetic_source import SyntheticSource
 from dyq_vla_ros.types import SIM_JOINT_NAMES
 
 RATE_HZ = 20.0
 TINY = TinyPi0Architecture(image_size=32, patch_size=8, num_layers=1, vision_layers=1)
 
 
-@pytest.fixture
-def source(executor):
-    def start(**kwargs) -> SyntheticSource:
-        src = SyntheticSource(**kwargs)
-        executor.add_node(src)
-        return src
-
-    return start
-
-
-def test_a_joint_position_checkpoint_commands_ros2_control(tmp_path, spin, recorder, start_node, source, node_api):
+def test_a_joint_position_checkpoint_commands_ros2_control(
+    tmp_path, spin, recorder, start_node, start_source, node_api
+):
     path, _ = make_transformers_checkpoint(tmp_path / "tf", state_dim=7, action_dim=6)
-    source()
+    start_source()
     start_node(control_rate_hz=RATE_HZ, model_path=str(path), joint_position_max="[1.0]", joint_position_min="[-1.0]")
     spin.until(lambda: len(recorder.values(contract.TOPIC_JOINT_TRAJECTORY)) >= 10, node_api.startup_s, "trajectories")
     trajectories = recorder.values(contract.TOPIC_JOINT_TRAJECTORY)
@@ -47,29 +38,29 @@ def test_a_joint_position_checkpoint_commands_ros2_control(tmp_path, spin, recor
 
 
 def test_a_three_camera_checkpoint_waits_for_each_camera_by_name(
-    tmp_path, spin, recorder, start_node, source, node_api
+    tmp_path, spin, recorder, start_node, start_source, node_api
 ):
     path = create_random_checkpoint(tmp_path / "three", architecture=TINY, cameras=("scene", "wrist", "side"))
-    source()  # scene and wrist only
+    start_source()  # scene and wrist only
     start_node(control_rate_hz=RATE_HZ, model_path=str(path), precision_mode="fp")
     waiting = "no image from camera 'side' (/camera/side/image_raw) received"
     spin.until(lambda: node_api.statuses() and waiting in node_api.statuses()[-1].message, 90, "waiting for side")
     assert not recorder.values(contract.TOPIC_ACTION)
-    source(node_name="side_camera", cameras=("side",), wrist=False)
+    start_source(node_name="side_camera", cameras=("side",), wrist=False)
     node_api.wait_for_actions(5)
 
 
-def test_camera_topics_remaps_a_camera(tmp_path, spin, recorder, start_node, source, node_api):
+def test_camera_topics_remaps_a_camera(tmp_path, spin, recorder, start_node, start_source, node_api):
     path = create_random_checkpoint(tmp_path / "three", architecture=TINY, cameras=("scene", "wrist", "side"))
-    source()
+    start_source()
     start_node(control_rate_hz=RATE_HZ, model_path=str(path), camera_topics="['side=/camera/image_raw']")
     node_api.wait_for_actions(5)
 
 
-def test_missing_joints_are_named_in_diagnostics(tmp_path, spin, recorder, start_node, source, node_api):
+def test_missing_joints_are_named_in_diagnostics(tmp_path, spin, recorder, start_node, start_source, node_api):
     extras = {"joint_names": ["arm_0", "arm_1", "arm_2", "arm_3", "arm_4", "arm_5", "shoulder_pan_joint"]}
     path, _ = make_transformers_checkpoint(tmp_path / "joints", state_dim=7, action_dim=6, extras=extras)
-    source()
+    start_source()
     start_node(control_rate_hz=RATE_HZ, model_path=str(path))
 
     def named() -> bool:

@@ -43,16 +43,7 @@ def _runs(bits):
 def test_play_drives_the_live_node_like_the_offline_replay(tmp_path, spin, recorder, start_node, node_api):
     start_node(**PARAMS, action_min=f"{WIDE}", action_max=f"{[-v for v in WIDE]}")
     spin.until(lambda: node_api.statuses(), node_api.startup_s, "the node to come up")
-    player = start_module("dyq_vla_ros.cli", ["play", str(FIXTURE), "--wait", "60"])
-    try:
-        deadline = time.monotonic() + 120
-        while player.poll() is None and time.monotonic() < deadline:
-            spin.for_(0.1)
-        assert player.returncode == 0
-        spin.for_(1.5)
-    finally:
-        if player.poll() is None:
-            player.kill()
+    _wait(start_module("dyq_vla_ros.cli", ["play", str(FIXTURE), "--wait", "60"]), spin)
     actions = recorder.values(contract.TOPIC_ACTION)
     action_times = [t for t, _ in recorder.msgs[contract.TOPIC_ACTION]]
     # The bit widths of the ticks that commanded (not those before the instruction or after the bag ended).
