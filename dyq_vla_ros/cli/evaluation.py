@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dyq_vla_ros.cli.options import add_config_options, config_from_args, emit_json, parse_modes, set_threads
-from dyq_vla_ros.contract import DEVICES, QUANT_BACKENDS
+from dyq_vla_ros.contract import DEVICES, PROXY_SOURCES, QUANT_BACKENDS
 
 if TYPE_CHECKING:
     from dyq_vla_ros.evaluation import ClosedLoopEvaluator
@@ -167,12 +167,14 @@ def add_ablate(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument(
         "--compute",
         action="store_true",
-        help="compare compute allocation instead: static w4a8 at full and reduced flow steps, dyq, dyq with "
-        "flow steps chosen from S_t; success and compute per episode",
+        help="compare compute allocation instead: fp, static w4a8 at full and reduced flow steps, dyq, dyq "
+        "with flow steps chosen from S_t; success and compute per episode",
     )
     cmd.add_argument("--flow-steps", default="1,2", help="with --compute: reduced flow-step counts")
     cmd.add_argument("--theta-flow", default="0.3,0.5", help="with --compute: theta_flow values")
-    cmd.add_argument("--proxy-source", default="action", help="with --compute: what dyq's S_t follows")
+    cmd.add_argument(
+        "--proxy-source", default="action", choices=PROXY_SOURCES, help="with --compute: what dyq's S_t follows"
+    )
     cmd.set_defaults(func=ablate)
 
 
